@@ -1,0 +1,5 @@
+//! Adapters: `aws` (SDK) and `embedded` (SQLite) implementations of the ports.
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "embedded")]
+pub mod embedded;

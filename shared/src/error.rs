@@ -1,0 +1,43 @@
+//! The crate's one error type.
+
+/// Everything that can go wrong in kefu's core, by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input was rejected; the message is safe to show to the client.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The caller is not authenticated (missing, expired or forged credentials).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost: someone else changed or holds the item.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A storage, queue or blob backend failed; the source keeps the details.
+    #[error("{context}")]
+    Backend {
+        /// What was being done.
+        context: String,
+        /// The backend's own error.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// Stored or queued data could not be decoded.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// Wraps a backend failure with what was being done.
+    pub fn backend(context: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
+        Error::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

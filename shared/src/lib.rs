@@ -1,0 +1,22 @@
+//! kefu (客服) core library: the domain, the ports it talks through, the adapters behind
+//! them (AWS and embedded), the bot, and the HTTP handlers shared by the Lambda functions
+//! and the local runner.
+//!
+//! Which adapter to choose: the `aws` feature builds the SQS / DynamoDB / S3 adapters used
+//! in Lambda; the `embedded` feature builds the SQLite-backed adapters used by the local
+//! runner and by fast tests. Both pass the same contract tests (see `tests/`).
+#![warn(missing_docs)]
+
+pub mod adapters;
+pub mod agent;
+pub mod auth;
+pub mod bot;
+pub mod dispatch;
+pub mod domain;
+mod error;
+pub mod http;
+pub mod ports;
+pub mod telemetry;
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,163 @@
+//! Ports: the narrow capabilities the core needs from the outside world. Each has an AWS
+//! adapter and an embedded adapter (see [`crate::adapters`]); both pass the same contract
+//! tests in `tests/tests/contract/`.
+
+use crate::Result;
+use crate::domain::{
+    Conversation, ConversationId, DeliveryState, Message, MessageId, Millis, NewMessage,
+};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// A message taken from a [`MessageQueue`]; invisible to others until deleted, released or
+/// its visibility timeout passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Handle for [`MessageQueue::delete`] / [`MessageQueue::release`].
+    pub receipt: String,
+    /// The FIFO group (the conversation id).
+    pub group: String,
+    /// The body as sent.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A FIFO queue with one ordered group per conversation, a deduplication window and
+/// at-least-once delivery (SQS FIFO semantics). `inbound` and `outbound` are two of these.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Enqueues `body` in `group`. A second send with the same `dedup_id` within the
+    /// deduplication window (5 minutes) is accepted and dropped.
+    async fn send(&self, group: &str, dedup_id: &str, body: &str) -> Result<()>;
+
+    /// Receives up to `max` messages, waiting up to `wait` for the first. Messages of one
+    /// group come in order, and never while an earlier message of the group is in flight.
+    async fn receive(&self, max: usize, visibility: Duration, wait: Duration)
+    -> Result<Vec<Delivery>>;
+
+    /// Acknowledges a message: it is gone for good.
+    async fn delete(&self, receipt: &str) -> Result<()>;
+
+    /// Gives a message back for immediate redelivery.
+    async fn release(&self, receipt: &str) -> Result<()>;
+}
+
+/// Conversations and their messages.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Stores `conversation` unless one with its id exists; returns the stored one.
+    async fn create(&self, conversation: &Conversation) -> Result<Conversation>;
+
+    /// The conversation, if it exists.
+    async fn get(&self, id: &ConversationId) -> Result<Option<Conversation>>;
+
+    /// Writes the conversation's state if the stored version equals `conversation.version`,
+    /// then bumps `conversation.version`. `Error::Conflict` when someone else wrote first.
+    /// Does not touch `last_seq` (owned by [`ConversationStore::append`]).
+    async fn save(&self, conversation: &mut Conversation) -> Result<()>;
+
+    /// Appends a message, assigning the next seq. Idempotent by `message_id`: appending an
+    /// id again returns the stored message and `false`. `Error::NotFound` without conversation.
+    async fn append(&self, id: &ConversationId, message: NewMessage) -> Result<(Message, bool)>;
+
+    /// Messages with `seq > after`, in order, at most `limit`.
+    async fn messages(&self, id: &ConversationId, after: u64, limit: usize)
+    -> Result<Vec<Message>>;
+
+    /// A message by id.
+    async fn find_message(
+        &self,
+        id: &ConversationId,
+        message_id: &MessageId,
+    ) -> Result<Option<Message>>;
+
+    /// Records the delivery state of a stored message.
+    async fn set_delivery(
+        &self,
+        id: &ConversationId,
+        message_id: &MessageId,
+        state: DeliveryState,
+    ) -> Result<()>;
+}
+
+/// The agents' work queues: conversations waiting for a human, per skill-group queue.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Conversations waiting in `queue`, highest priority first, then oldest first.
+    async fn waiting(&self, queue: &str, limit: usize) -> Result<Vec<Conversation>>;
+}
+
+/// Remembers what was done, so retries do it once.
+#[async_trait]
+pub trait IdempotencyGuard: Send + Sync {
+    /// Stores `value` under `key` unless the key exists (and has not expired). Returns
+    /// `None` when this call stored it, or the value stored first.
+    async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<Option<String>>;
+
+    /// The value under `key`, if present and not expired.
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+}
+
+/// Opaque blobs by key: FAQ sources, FAQ index versions, raw email.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Writes (or overwrites) `key`.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+    /// Reads `key`, `None` if absent.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Keys starting with `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// An agent's local account (the embedded default; in AWS, Cognito can replace it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAccount {
+    /// Login name, also the agent id.
+    pub username: String,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+    /// Skill-group queues the agent works.
+    pub queues: Vec<String>,
+    /// Created.
+    pub created_at: Millis,
+}
+
+/// Local agent accounts.
+#[async_trait]
+pub trait AgentDirectory: Send + Sync {
+    /// The account, if it exists.
+    async fn agent(&self, username: &str) -> Result<Option<AgentAccount>>;
+    /// Creates the account unless it exists; returns whether it was created.
+    async fn create_agent(&self, account: &AgentAccount) -> Result<bool>;
+}
+
+/// Puts a customer message on the inbound queue: group = conversation, dedup = message id.
+pub async fn send_inbound(
+    queue: &dyn MessageQueue,
+    message: &crate::domain::InboundMessage,
+) -> Result<()> {
+    queue
+        .send(
+            message.conversation_id.as_str(),
+            message.message_id.as_str(),
+            &message.to_json(),
+        )
+        .await
+}
+
+/// Puts a reply on the outbound queue: group = conversation, dedup = message id.
+pub async fn send_outbound(
+    queue: &dyn MessageQueue,
+    message: &crate::domain::OutboundMessage,
+) -> Result<()> {
+    queue
+        .send(
+            message.conversation_id.as_str(),
+            message.message_id.as_str(),
+            &message.to_json(),
+        )
+        .await
+}

@@ -1,0 +1,1 @@
+//! Web widget API.
