@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kefu test command: installs what the tests need on a Debian machine, then runs
-# every test layer (format, lints, unit/handler/contract tests, Lambda runtime tests,
-# browser tests, template checks). Runs from any directory; exits non-zero on the first
+# every test layer (format, template checks, lints, unit/handler/contract tests, Lambda
+# runtime tests, browser tests). Runs from any directory; exits non-zero on the first
 # failing step and names it.
 #
 # Environment:
@@ -178,6 +178,15 @@ if ! skipped fmt; then
     step_done
 fi
 
+# Cheap and independent of the Rust build: fail fast on a broken template.
+if ! skipped template; then
+    section "Template checks (cfn-lint, sam validate --lint)"
+    cfn-lint template.yaml
+    # Offline: with --lint, SAM CLI validates locally and needs no AWS credentials.
+    sam validate --lint --template-file template.yaml
+    step_done
+fi
+
 if ! skipped clippy; then
     section "cargo clippy"
     cargo clippy --workspace --all-targets -- -D warnings
@@ -214,14 +223,6 @@ if ! skipped browser; then
     else
         not_present tests/browser/run.sh
     fi
-fi
-
-if ! skipped template; then
-    section "Template checks (cfn-lint, sam validate --lint)"
-    cfn-lint template.yaml
-    # Offline: with --lint, SAM CLI validates locally and needs no AWS credentials.
-    sam validate --lint --template-file template.yaml
-    step_done
 fi
 
 # --------------------------------------------------------------------------- summary
