@@ -1,1 +1,24 @@
-//! The bot.
+//! The bot's FAQ brain and its message handler.
+//!
+//! - [`faq`]: the FAQ source format (JSON Lines or CSV) and its strict parser.
+//! - [`text`]: text analysis shared by indexing and querying (Chinese and English).
+//! - [`index`]: the tantivy index over paraphrases, packed as one bundle.
+//! - [`matcher`]: message → [`Decision`] with an honest confidence.
+//! - [`intent`]: explicit requests for a person.
+//! - [`library`]: publishing index versions and hot-reloading the current one.
+//! - [`handler`]: the inbound-queue consumer that puts these together.
+
+mod bundle;
+pub mod faq;
+pub mod handler;
+pub mod index;
+pub mod intent;
+pub mod library;
+pub mod matcher;
+pub mod text;
+
+pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
+pub use index::FaqIndex;
+pub use intent::wants_human;
+pub use library::{FaqLibrary, Published, publish};
+pub use matcher::{Decision, Match, MatcherConfig};

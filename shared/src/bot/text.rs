@@ -1,0 +1,402 @@
+//! Text analysis shared by indexing and querying, so both see the same terms.
+//!
+//! 1. [`normalize`]: full-width forms folded to half-width, lowercase, and everything that
+//!    is not a letter or digit (punctuation, emoji, symbols) becomes a word break.
+//! 2. Each maximal run of CJK characters is segmented with jieba (dictionary only, no HMM:
+//!    unknown words fall apart into characters, which the bigrams below cover), and its
+//!    character bigrams are added, so a query still meets a paraphrase when jieba cuts the
+//!    two differently ("能退货吗" / "可以退吗").
+//! 3. Other runs are words (letters and digits); English words are stemmed.
+//! 4. A small stopword list for both languages drops words that carry no topic.
+//!
+//! The analysis is registered in tantivy as [`TOKENIZER`]. Changing what it produces must
+//! bump [`ANALYZER_VERSION`]: bundles built by another version are rebuilt at load.
+
+use jieba_rs::Jieba;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+use tantivy::tokenizer::{
+    Language, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer, TokenizerManager,
+};
+
+/// Name under which the analysis is registered in a tantivy index.
+pub const TOKENIZER: &str = "kefu";
+
+/// Version of the analysis; stored in every bundle.
+pub const ANALYZER_VERSION: u16 = 1;
+
+/// Words longer than this are noise (pasted URLs, keyboard mashing) and are dropped.
+const MAX_WORD_CHARS: usize = 40;
+
+/// One dictionary for the process: building it takes a noticeable time.
+static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
+
+/// Function words that say nothing about what the customer asks.
+const STOPWORDS: &[&str] = &[
+    // Chinese particles, pronouns and question words.
+    "的",
+    "了",
+    "吗",
+    "呢",
+    "吧",
+    "啊",
+    "呀",
+    "哦",
+    "嘛",
+    "哈",
+    "嗯",
+    "呗",
+    "么",
+    "啦",
+    "我",
+    "你",
+    "您",
+    "他",
+    "她",
+    "它",
+    "我们",
+    "你们",
+    "他们",
+    "是",
+    "在",
+    "就",
+    "都",
+    "也",
+    "和",
+    "与",
+    "还",
+    "请",
+    "请问",
+    "一下",
+    "这个",
+    "那个",
+    "怎么",
+    "怎么样",
+    "怎样",
+    "如何",
+    "什么",
+    "可以",
+    "能",
+    "能不能",
+    "可不可以",
+    "是不是",
+    "想",
+    "要",
+    "一个",
+    // English function words.
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "am",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "do",
+    "does",
+    "did",
+    "i",
+    "me",
+    "my",
+    "mine",
+    "you",
+    "your",
+    "yours",
+    "we",
+    "our",
+    "us",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "and",
+    "or",
+    "but",
+    "so",
+    "if",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "please",
+    "what",
+    "how",
+    "s",
+    "t",
+    "d",
+    "ll",
+    "re",
+    "ve",
+    "m",
+];
+
+/// Characters that never start or end a useful CJK bigram.
+const STOP_CHARS: &[char] = &[
+    '的', '了', '吗', '呢', '吧', '啊', '呀', '哦', '嘛', '哈', '嗯', '呗', '么', '啦', '我', '你',
+    '您',
+];
+
+static STOPWORD_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| STOPWORDS.iter().copied().collect());
+
+/// Builds the jieba dictionary now rather than on the first message (call at cold start).
+pub fn warm_up() {
+    LazyLock::force(&JIEBA);
+}
+
+/// Folds width, lowercases, and turns every run of non-alphanumeric characters into one
+/// space. The result is what stopwords, intents and paraphrase comparison work on.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_break = false;
+    for c in text.chars().map(fold_width) {
+        if c.is_alphanumeric() {
+            if pending_break && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_break = false;
+            out.extend(c.to_lowercase());
+        } else {
+            pending_break = true;
+        }
+    }
+    out
+}
+
+/// Full-width ASCII forms (Ａ, ９, ！) and the ideographic space to their plain forms.
+fn fold_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// Whether `c` belongs to a script written without spaces (Han, kana, Hangul).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30FF}'     // Hiragana, Katakana
+        | '\u{3400}'..='\u{4DBF}'   // Han extension A
+        | '\u{4E00}'..='\u{9FFF}'   // Han
+        | '\u{AC00}'..='\u{D7AF}'   // Hangul
+        | '\u{F900}'..='\u{FAFF}'   // Han compatibility
+        | '\u{20000}'..='\u{2EBEF}' // Han extensions B–F
+    )
+}
+
+fn is_stopword(word: &str) -> bool {
+    STOPWORD_SET.contains(word)
+}
+
+/// Splits normalised text into unstemmed tokens.
+fn segment(normalized: &str, tokens: &mut Vec<Token>) {
+    let mut push = |text: &str, from: usize, tokens: &mut Vec<Token>| {
+        tokens.push(Token {
+            offset_from: from,
+            offset_to: from + text.len(),
+            position: tokens.len(),
+            text: text.to_owned(),
+            position_length: 1,
+        });
+    };
+    let mut offset = 0;
+    for word in normalized.split(' ') {
+        let mut rest = word;
+        let mut run_offset = offset;
+        while let Some(first) = rest.chars().next() {
+            let cjk = is_cjk(first);
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| is_cjk(c) != cjk)
+                .map_or(rest.len(), |(i, _)| i);
+            let run = &rest[..end];
+            if cjk {
+                segment_cjk(run, run_offset, tokens, &mut push);
+            } else if run.chars().count() <= MAX_WORD_CHARS && !is_stopword(run) {
+                push(run, run_offset, tokens);
+            }
+            rest = &rest[end..];
+            run_offset += end;
+        }
+        offset += word.len() + 1;
+    }
+}
+
+/// jieba words plus the character bigrams jieba did not already produce.
+fn segment_cjk(
+    run: &str,
+    run_offset: usize,
+    tokens: &mut Vec<Token>,
+    push: &mut impl FnMut(&str, usize, &mut Vec<Token>),
+) {
+    let words = JIEBA.cut(run, false);
+    for word in &words {
+        if !is_stopword(word.word) {
+            push(word.word, run_offset + word.byte_start, tokens);
+        }
+    }
+    let chars: Vec<(usize, char)> = run.char_indices().collect();
+    for pair in chars.windows(2) {
+        let [(start, a), (_, b)] = [pair[0], pair[1]];
+        if STOP_CHARS.contains(&a) || STOP_CHARS.contains(&b) {
+            continue;
+        }
+        let end = start + a.len_utf8() + b.len_utf8();
+        let bigram = &run[start..end];
+        if is_stopword(bigram) || words.iter().any(|w| w.word == bigram) {
+            continue;
+        }
+        push(bigram, run_offset + start, tokens);
+    }
+}
+
+/// The kefu analysis as a tantivy [`Tokenizer`] (before stemming; see [`analyzer`]).
+#[derive(Clone, Default)]
+pub struct KefuTokenizer {
+    tokens: Vec<Token>,
+}
+
+/// Token stream over tokens computed up front.
+pub struct KefuTokenStream<'a> {
+    tokens: &'a mut Vec<Token>,
+    next: usize,
+}
+
+impl Tokenizer for KefuTokenizer {
+    type TokenStream<'a> = KefuTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> KefuTokenStream<'a> {
+        self.tokens.clear();
+        segment(&normalize(text), &mut self.tokens);
+        KefuTokenStream {
+            tokens: &mut self.tokens,
+            next: 0,
+        }
+    }
+}
+
+impl TokenStream for KefuTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+/// The full analysis: segmentation, then English stemming (which leaves CJK alone).
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(KefuTokenizer::default())
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// Registers the analysis as [`TOKENIZER`].
+pub fn register(tokenizers: &TokenizerManager) {
+    tokenizers.register(TOKENIZER, analyzer());
+}
+
+/// The terms of `text`, in order, as the index sees them.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(std::mem::take(&mut stream.token_mut().text));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_full_width_and_punctuation_when_normalized_then_plain_words_remain() {
+        assert_eq!(normalize("ＡＢＣ１２３！"), "abc123");
+        assert_eq!(normalize("  退货，怎么办？？😀 OK!  "), "退货 怎么办 ok");
+        assert_eq!(normalize("Hello,\u{3000}World"), "hello world");
+        assert_eq!(normalize("🙂🙂"), "");
+    }
+
+    #[test]
+    fn given_chinese_when_analyzed_then_words_and_bigrams_without_stopwords() {
+        let terms = terms("我想退货，怎么办？");
+        assert!(terms.contains(&"退货".to_owned()), "{terms:?}");
+        assert!(!terms.iter().any(|t| t == "我" || t == "想"), "{terms:?}");
+        // "退货" is both a jieba word and a bigram: counted once.
+        assert_eq!(
+            terms.iter().filter(|t| *t == "退货").count(),
+            1,
+            "{terms:?}"
+        );
+    }
+
+    #[test]
+    fn given_differently_segmented_paraphrases_when_analyzed_then_bigrams_overlap() {
+        let a: HashSet<_> = terms("顺丰快递能发吗").into_iter().collect();
+        let b: HashSet<_> = terms("可以发顺丰吗").into_iter().collect();
+        assert!(a.contains("顺丰") && b.contains("顺丰"), "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn given_english_when_analyzed_then_words_are_stemmed_and_stopwords_dropped() {
+        assert_eq!(
+            terms("How do I return the shoes I ordered?"),
+            vec!["return", "shoe", "order"]
+        );
+        assert_eq!(terms("Refunds"), terms("refund"));
+    }
+
+    #[test]
+    fn given_mixed_scripts_when_analyzed_then_runs_are_split_and_cjk_is_not_stemmed() {
+        let terms = terms("iPhone15怎么退款");
+        assert_eq!(terms[0], "iphone15");
+        assert!(terms.contains(&"退款".to_owned()), "{terms:?}");
+    }
+
+    #[test]
+    fn given_only_noise_when_analyzed_then_no_terms() {
+        assert!(terms("").is_empty());
+        assert!(terms("？！。。。 😀").is_empty());
+        assert!(terms("the of and").is_empty());
+        assert!(terms(&"x".repeat(MAX_WORD_CHARS + 1)).is_empty());
+    }
+
+    #[test]
+    fn given_registered_analyzer_when_used_through_tantivy_then_terms_match() {
+        let manager = TokenizerManager::default();
+        register(&manager);
+        let mut analyzer = manager.get(TOKENIZER).expect("registered");
+        let mut stream = analyzer.token_stream("Shipping 运费");
+        let mut seen = Vec::new();
+        while stream.advance() {
+            seen.push(stream.token().text.clone());
+        }
+        assert_eq!(seen, terms("Shipping 运费"));
+        assert_eq!(seen[0], "ship");
+    }
+}
