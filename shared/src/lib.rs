@@ -11,10 +11,14 @@ pub mod adapters;
 pub mod agent;
 pub mod auth;
 pub mod bot;
+pub mod config;
+pub mod consumer;
 pub mod dispatch;
 pub mod domain;
 mod error;
 pub mod http;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod ports;
 pub mod telemetry;
 pub mod web;

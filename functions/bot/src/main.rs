@@ -1,1 +1,29 @@
-fn main() {}
+//! Wiring for the bot Lambda: configuration, AWS clients and the FAQ index, once per cold start.
+
+use kefu::adapters::aws::Aws;
+use kefu::bot::handler::{Bot, BotConfig};
+use kefu::bot::library::FaqLibrary;
+use kefu::{config, telemetry};
+use lambda_runtime::{LambdaEvent, service_fn};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    let aws = Aws::from_env().await;
+    let blobs = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
+    let faq = Arc::new(FaqLibrary::new(config::seconds("KEFU_FAQ_RELOAD_SECS", 30)?));
+    faq.load(blobs.as_ref()).await?;
+    let bot = Bot::new(
+        Arc::new(aws.store(&config::required("KEFU_TABLE")?)),
+        Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?)),
+        faq,
+        blobs,
+        BotConfig {
+            default_queue: config::or("KEFU_DEFAULT_QUEUE", "general"),
+            ..BotConfig::default()
+        },
+    );
+    let bot = &bot;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| bot::handle(bot, event))).await
+}

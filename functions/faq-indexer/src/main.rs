@@ -1,1 +1,17 @@
-fn main() {}
+//! Wiring for the FAQ indexer Lambda.
+
+use kefu::adapters::aws::Aws;
+use kefu::{config, telemetry};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    let aws = Aws::from_env().await;
+    let blobs = aws.blobs(&config::required("KEFU_BUCKET")?);
+    let blobs = &blobs;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        faq_indexer::handle(blobs, event)
+    }))
+    .await
+}

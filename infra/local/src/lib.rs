@@ -1,0 +1,232 @@
+//! The whole kefu system on one machine: the same routers as API Gateway, the bot and the
+//! dispatcher as queue-consumer tasks, embedded durable storage, the demo FAQ, the demo
+//! page with the chat widget and a demo agent account.
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
+use kefu::agent::{AgentAuthMode, AgentState, ensure_agent};
+use kefu::auth::{ShopIdentitySecret, TokenSigner};
+use kefu::bot::handler::{Bot, BotConfig};
+use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish};
+use kefu::config;
+use kefu::consumer::{PumpConfig, Shutdown, pump};
+use kefu::dispatch::Dispatcher;
+use kefu::ports::{BlobStore, MessageQueue};
+use kefu::web::{WebConfig, WebState};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the local runner reads from the environment (see the README's table).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEFU_HTTP_ADDR`.
+    pub addr: SocketAddr,
+    /// `KEFU_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `KEFU_FAQ_SOURCE`.
+    pub faq_source: PathBuf,
+    /// `KEFU_TOKEN_SECRET`; generated once and kept in the data dir when unset.
+    pub token_secret: Option<String>,
+    /// `KEFU_SHOP_IDENTITY_SECRET`.
+    pub shop_identity_secret: Option<String>,
+    /// `KEFU_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
+    /// `KEFU_QUEUES`.
+    pub queues: Vec<String>,
+    /// `KEFU_DEFAULT_QUEUE`.
+    pub default_queue: String,
+    /// `KEFU_VISIBILITY_SECS`: how long a message taken by a consumer stays hidden.
+    pub visibility: Duration,
+}
+
+impl Settings {
+    /// Reads the environment, with the documented defaults.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let queues = config::list("KEFU_QUEUES", &["general"]);
+        Ok(Self {
+            addr: config::or("KEFU_HTTP_ADDR", "127.0.0.1:8080")
+                .parse()
+                .context("KEFU_HTTP_ADDR must be host:port")?,
+            data_dir: config::or("KEFU_DATA_DIR", "./.kefu").into(),
+            faq_source: config::or("KEFU_FAQ_SOURCE", default_faq_source()).into(),
+            token_secret: config::optional("KEFU_TOKEN_SECRET"),
+            shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET"),
+            cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
+            default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
+            queues,
+            visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
+        })
+    }
+}
+
+/// The demo FAQ shipped in the repository.
+fn default_faq_source() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../faq/faq.jsonl")
+}
+
+/// Starts everything and serves until `shutdown` fires. `ready` receives the bound address
+/// once the FAQ is loaded and the consumers run.
+pub async fn run(
+    settings: Settings,
+    shutdown: Shutdown,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    let storage = EmbeddedStore::open(&settings.data_dir)
+        .with_context(|| format!("opening {}", settings.data_dir.display()))?;
+    let store = Arc::new(storage.conversations());
+    let blobs: Arc<dyn BlobStore> = Arc::new(storage.blobs());
+    let inbound: Arc<dyn MessageQueue> = Arc::new(storage.queue(INBOUND));
+    let outbound: Arc<dyn MessageQueue> = Arc::new(storage.queue(OUTBOUND));
+    let tokens = TokenSigner::new(token_secret(&settings)?)?;
+
+    let faq = Arc::new(FaqLibrary::new(Duration::from_secs(30)));
+    publish_faq(blobs.as_ref(), &settings.faq_source).await?;
+    faq.load(blobs.as_ref()).await?;
+
+    let agents = Arc::new(storage.agents());
+    if ensure_agent(agents.as_ref(), "demo", "demo", "Demo Agent", &settings.queues).await? {
+        tracing::info!("created the demo agent account: username demo, password demo");
+    } else {
+        tracing::info!("demo agent account: username demo, password demo");
+    }
+
+    let bot = Arc::new(Bot::new(
+        store.clone(),
+        outbound.clone(),
+        faq,
+        blobs.clone(),
+        BotConfig {
+            default_queue: settings.default_queue.clone(),
+            ..BotConfig::default()
+        },
+    ));
+    let dispatcher = Arc::new(Dispatcher::new(store.clone()));
+    let pump_config = PumpConfig {
+        visibility: settings.visibility,
+        ..PumpConfig::default()
+    };
+    let consumers = [
+        tokio::spawn(pump(inbound.clone(), pump_config.clone(), shutdown.clone(), {
+            move |body| {
+                let bot = bot.clone();
+                async move { bot.handle(&body).await }
+            }
+        })),
+        tokio::spawn(pump(outbound.clone(), pump_config, shutdown.clone(), {
+            move |body| {
+                let dispatcher = dispatcher.clone();
+                async move { dispatcher.handle(&body).await }
+            }
+        })),
+    ];
+
+    let web = WebState {
+        store: store.clone(),
+        inbound,
+        tokens: tokens.clone(),
+        shop_identity_secret: settings
+            .shop_identity_secret
+            .as_deref()
+            .map(ShopIdentitySecret::new)
+            .transpose()?,
+        config: WebConfig {
+            cors_origins: settings.cors_origins.clone(),
+            poll_interval: Duration::from_millis(100),
+            ..WebConfig::default()
+        },
+    };
+    let agent = AgentState {
+        store: store.clone(),
+        work: store,
+        agents,
+        outbound,
+        tokens,
+        auth: AgentAuthMode::Local,
+        queues: settings.queues.clone(),
+        max_body_bytes: 16 * 1024,
+    };
+    let app = app(web, agent);
+
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("binding {}", settings.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("kefu is ready on http://{addr}/ (data in {})", settings.data_dir.display());
+    if let Some(ready) = ready {
+        let _ = ready.send(addr);
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown({
+            let shutdown = shutdown.clone();
+            async move { shutdown.triggered().await }
+        })
+        .await?;
+    for consumer in consumers {
+        let _ = consumer.await;
+    }
+    Ok(())
+}
+
+/// The local HTTP surface: the API routes exactly as API Gateway routes them, plus the
+/// demo page, the widget script and the health check.
+pub fn app(web: WebState, agent: AgentState) -> Router {
+    Router::new()
+        .route("/", get(|| async { page("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/widget.js",
+            get(|| async { page("text/javascript; charset=utf-8", WIDGET_JS) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(kefu::web::router(web))
+        .merge(kefu::agent::router(agent))
+}
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+const WIDGET_JS: &str = include_str!("../static/widget.js");
+
+fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type)], body)
+}
+
+/// Copies the FAQ source into the blob store and publishes it, so the local runner starts
+/// with the file's current content exactly as the faq-indexer would publish it.
+async fn publish_faq(blobs: &dyn BlobStore, source: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = tokio::fs::read(source)
+        .await
+        .with_context(|| format!("reading the FAQ source {}", source.display()))?;
+    let name = source
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the FAQ source needs a file name")?;
+    let key = format!("{SOURCE_PREFIX}{name}");
+    blobs.put(&key, bytes).await?;
+    let published = publish(blobs, &key).await?;
+    tracing::info!(
+        version = %published.version,
+        entries = published.entries,
+        build_ms = published.build_ms,
+        "FAQ published"
+    );
+    Ok(())
+}
+
+/// `KEFU_TOKEN_SECRET`, or a random secret generated once and kept in the data dir so
+/// tokens survive restarts.
+fn token_secret(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(secret) = &settings.token_secret {
+        return Ok(secret.clone());
+    }
+    let path = settings.data_dir.join("token-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
