@@ -115,8 +115,11 @@ missing=()
 command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v python3 >/dev/null || missing+=(python3)
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    missing+=(python3-venv)
+# Debian's python3 can only create a virtualenv (with pip) once python3-venv is installed.
+if [[ ! -x "$VENV/bin/python" ]] && command -v python3 >/dev/null; then
+    probe="$(mktemp -d)"
+    python3 -m venv "$probe/venv" >/dev/null 2>&1 || missing+=(python3-venv)
+    rm -rf "$probe"
 fi
 # BROWSER TESTS (install part): Chromium and Node for tests/browser, when it exists.
 if has_browser_tests; then
