@@ -10,7 +10,9 @@ use crate::bot::faq::FaqEntry;
 use crate::bot::matcher::MatcherConfig;
 use crate::bot::text;
 use crate::{Error, Result};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::directory::{Directory, RamDirectory};
@@ -33,7 +35,40 @@ pub struct FaqIndex {
     /// `(entry, paraphrase)` columns per segment, in segment order.
     columns: Vec<(Column<u64>, Column<u64>)>,
     paraphrases: u64,
+    /// Analysed paraphrases per entry, computed on first use so loading stays fast.
+    profiles: Vec<OnceLock<EntryProfile>>,
     pub(crate) config: MatcherConfig,
+}
+
+/// An entry's paraphrases as terms, for scoring.
+#[derive(Debug)]
+pub(crate) struct EntryProfile {
+    /// The distinct terms of each paraphrase, in [`FaqEntry::paraphrases`] order.
+    pub paraphrases: Vec<Vec<String>>,
+    /// In how many of the entry's paraphrases each term occurs.
+    pub counts: HashMap<String, u32>,
+}
+
+impl EntryProfile {
+    fn of(entry: &FaqEntry) -> Self {
+        let paraphrases: Vec<Vec<String>> = entry
+            .paraphrases()
+            .map(|p| {
+                let mut terms = text::terms(p);
+                terms.sort_unstable();
+                terms.dedup();
+                terms
+            })
+            .collect();
+        let mut counts = HashMap::new();
+        for term in paraphrases.iter().flatten() {
+            *counts.entry(term.clone()).or_insert(0) += 1;
+        }
+        Self {
+            paraphrases,
+            counts,
+        }
+    }
 }
 
 impl std::fmt::Debug for FaqIndex {
@@ -161,14 +196,15 @@ impl FaqIndex {
         }
         let paraphrases = searcher.num_docs();
         Ok(FaqIndex {
-            entries,
             directory,
             files: files.iter().map(|(name, _)| (*name).to_owned()).collect(),
             searcher,
             fields,
             columns,
             paraphrases,
+            profiles: (0..entries.len()).map(|_| OnceLock::new()).collect(),
             config: MatcherConfig::default(),
+            entries,
         })
     }
 
@@ -196,6 +232,12 @@ impl FaqIndex {
     /// The matcher configuration in use.
     pub fn config(&self) -> &MatcherConfig {
         &self.config
+    }
+
+    /// The analysed paraphrases of the entry at `entry`.
+    pub(crate) fn profile(&self, entry: usize) -> Option<&EntryProfile> {
+        let slot = self.profiles.get(entry)?;
+        Some(slot.get_or_init(|| EntryProfile::of(&self.entries[entry])))
     }
 
     /// In how many paraphrases `term` (an analysed term) occurs.

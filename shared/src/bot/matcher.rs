@@ -1,21 +1,26 @@
 //! Matching a customer message to an FAQ entry, with a confidence the bot can act on.
 //!
 //! 1. **Retrieve**: BM25 over the paraphrase documents finds candidates.
-//! 2. **Score**: each candidate paraphrase gets an IDF-weighted cosine similarity with the
-//!    message (0..=1). With binary term weights this is the geometric mean of how much of
-//!    the message the paraphrase covers and how much of the paraphrase the message covers,
-//!    so both extra unknown words in the message and unmatched words of the paraphrase
-//!    lower it. BM25 only breaks ties: it is not bounded and says nothing absolute.
-//! 3. **Collapse**: an entry scores as its best paraphrase.
-//! 4. **Confidence**: the best entry's similarity, discounted when the runner-up entry is
-//!    close (the message fits two answers equally well).
+//! 2. **Pair score**: each candidate paraphrase gets the geometric mean of how much of the
+//!    message it explains (IDF-weighted: an unknown or rare word left over counts heavily)
+//!    and how much of it the message contains (each word counts the same: the author put
+//!    every word there on purpose). 1 means the same words.
+//! 3. **Entry score**: an entry takes its best paraphrase, blended with how typical the
+//!    message's words are of the entry as a whole (the share of its paraphrases containing
+//!    them), so one incidental shared word ("喜欢" in "不喜欢能退吗") is not enough.
+//!    A near-exact paraphrase match keeps its score however atypical it is.
+//! 4. **Confidence**: the best entry's score, discounted when the runner-up entry comes
+//!    close (the message fits two answers).
 //!
-//! A trained classifier or calibrated confidence can later replace steps 2 and 4 behind the
-//! same [`Decision`].
+//! BM25 only breaks ties: it is unbounded and says nothing absolute. The default threshold
+//! was chosen on the shared evaluation sets (`bot::eval`, ignored tests): at 0.4 the bot
+//! answers about 36% of BANKING77-OOS queries correctly and 5.5% wrongly, and 13% / 3% of
+//! MASSIVE zh-CN-OOS (Chinese scores run lower). A trained classifier and calibrated
+//! confidence can later replace steps 2–4 behind the same [`Decision`].
 
-use crate::bot::index::{FaqIndex, Hit};
+use crate::bot::index::FaqIndex;
 use crate::bot::text;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Matcher knobs. The defaults suit FAQs of tens to thousands of entries.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,15 +33,19 @@ pub struct MatcherConfig {
     pub clear_margin: f32,
     /// Share of the confidence lost when the runner-up ties with the best entry.
     pub tie_penalty: f32,
+    /// Weight (0..=1) of how typical the message's words are of the entry, against how
+    /// well its single best paraphrase matches.
+    pub entry_weight: f32,
 }
 
 impl Default for MatcherConfig {
     fn default() -> Self {
         Self {
-            threshold: 0.5,
+            threshold: 0.4,
             candidates: 64,
             clear_margin: 0.15,
             tie_penalty: 0.4,
+            entry_weight: 0.5,
         }
     }
 }
@@ -94,7 +103,7 @@ impl FaqIndex {
 
     /// Decides whether and how the FAQ answers `text`, with `config`.
     pub fn answer_with(&self, text: &str, config: &MatcherConfig) -> Decision {
-        let ranked = match self.rank(text, config.candidates) {
+        let ranked = match self.rank(text, config) {
             Ok(ranked) => ranked,
             Err(e) => {
                 tracing::warn!(error = %e, "FAQ search failed; not answering");
@@ -122,43 +131,37 @@ impl FaqIndex {
     }
 
     /// Entries sharing terms with `text`, most similar first.
-    fn rank(&self, text: &str, candidates: usize) -> crate::Result<Vec<Ranked>> {
+    fn rank(&self, text: &str, config: &MatcherConfig) -> crate::Result<Vec<Ranked>> {
         let query = unique(text::terms(text));
-        let hits = self.search(&query, candidates)?;
+        let hits = self.search(&query, config.candidates)?;
         if hits.is_empty() {
             return Ok(Vec::new());
         }
         let mut idf = Idf::new(self);
-        let query_norm = idf.norm(&query);
+        let query_weight: f32 = query.iter().map(|t| idf.weight(t)).sum();
+        let in_query: HashSet<&str> = query.iter().map(String::as_str).collect();
+
         let mut by_entry: HashMap<usize, Ranked> = HashMap::new();
-        for Hit {
-            entry,
-            paraphrase,
-            bm25,
-        } in hits
-        {
-            let Some(text) = self.entries()[entry].paraphrases().nth(paraphrase) else {
+        for hit in hits {
+            let Some(terms) = self
+                .profile(hit.entry)
+                .and_then(|p| p.paraphrases.get(hit.paraphrase))
+            else {
                 continue;
             };
-            let terms = unique(text::terms(text));
-            let shared: f32 = terms
+            let shared: Vec<&String> = terms
                 .iter()
-                .filter(|t| query.contains(t))
-                .map(|t| idf.weight(t).powi(2))
-                .sum();
-            let norm = query_norm * idf.norm(&terms);
-            let similarity = if norm > 0.0 {
-                (shared / norm).min(1.0)
-            } else {
-                0.0
-            };
+                .filter(|t| in_query.contains(t.as_str()))
+                .collect();
+            let covers_query = shared.iter().map(|t| idf.weight(t)).sum::<f32>() / query_weight;
+            let covers_paraphrase = shared.len() as f32 / terms.len().max(1) as f32;
             let candidate = Ranked {
-                entry,
-                similarity,
-                bm25,
+                entry: hit.entry,
+                similarity: (covers_query * covers_paraphrase).sqrt(),
+                bm25: hit.bm25,
             };
             by_entry
-                .entry(entry)
+                .entry(hit.entry)
                 .and_modify(|best| {
                     if better(&candidate, best) {
                         *best = candidate;
@@ -166,7 +169,27 @@ impl FaqIndex {
                 })
                 .or_insert(candidate);
         }
+
         let mut ranked: Vec<Ranked> = by_entry.into_values().collect();
+        for candidate in &mut ranked {
+            let Some(profile) = self.profile(candidate.entry) else {
+                continue;
+            };
+            let paraphrases = profile.paraphrases.len().max(1) as f32;
+            let typical = query
+                .iter()
+                .map(|t| {
+                    let share = profile.counts.get(t).copied().unwrap_or(0) as f32 / paraphrases;
+                    idf.weight(t) * share
+                })
+                .sum::<f32>()
+                / query_weight;
+            let w = config.entry_weight.clamp(0.0, 1.0);
+            let pair = candidate.similarity;
+            // A (nearly) exact paraphrase is evidence enough on its own, however atypical
+            // of its entry; squared, so a loose one does not get the same pass.
+            candidate.similarity = (pair * pair).max((1.0 - w) * pair + w * typical).min(1.0);
+        }
         ranked.sort_by(|a, b| {
             if better(a, b) {
                 std::cmp::Ordering::Less
@@ -195,7 +218,7 @@ fn confidence(best: f32, runner_up: f32, config: &MatcherConfig) -> f32 {
 }
 
 fn unique(mut terms: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     terms.retain(|t| seen.insert(t.clone()));
     terms
 }
@@ -226,14 +249,6 @@ impl<'a> Idf<'a> {
         let w = (1.0 + (self.docs - df + 0.5) / (df + 0.5)).ln();
         self.cache.insert(term.to_owned(), w);
         w
-    }
-
-    fn norm(&mut self, terms: &[String]) -> f32 {
-        terms
-            .iter()
-            .map(|t| self.weight(t).powi(2))
-            .sum::<f32>()
-            .sqrt()
     }
 }
 
@@ -302,7 +317,7 @@ mod tests {
                 "{text:?}: {decision:?}"
             );
             if let Some(best) = decision.best() {
-                assert!(best.confidence < 0.4, "{text:?}: {best:?}");
+                assert!(best.confidence < 0.3, "{text:?}: {best:?}");
             }
         }
         assert_eq!(INDEX.answer(""), Decision::NoAnswer { best: None });

@@ -9,6 +9,8 @@
 //! - [`handler`]: the inbound-queue consumer that puts these together.
 
 mod bundle;
+#[cfg(test)]
+mod eval;
 pub mod faq;
 pub mod handler;
 pub mod index;

@@ -3,9 +3,9 @@
 //! 1. [`normalize`]: full-width forms folded to half-width, lowercase, and everything that
 //!    is not a letter or digit (punctuation, emoji, symbols) becomes a word break.
 //! 2. Each maximal run of CJK characters is segmented with jieba (dictionary only, no HMM:
-//!    unknown words fall apart into characters, which the bigrams below cover), and its
-//!    character bigrams are added, so a query still meets a paraphrase when jieba cuts the
-//!    two differently ("能退货吗" / "可以退吗").
+//!    unknown words fall apart into characters), and some character bigrams are added (see
+//!    `segment_cjk`), so a query still meets a paraphrase when jieba cuts the two
+//!    differently ("优惠券" / "优惠", "满减" missing from the dictionary).
 //! 3. Other runs are words (letters and digits); English words are stemmed.
 //! 4. A small stopword list for both languages drops words that carry no topic.
 //!
@@ -147,12 +147,6 @@ const STOPWORDS: &[&str] = &[
     "m",
 ];
 
-/// Characters that never start or end a useful CJK bigram.
-const STOP_CHARS: &[char] = &[
-    '的', '了', '吗', '呢', '吧', '啊', '呀', '哦', '嘛', '哈', '嗯', '呗', '么', '啦', '我', '你',
-    '您',
-];
-
 static STOPWORD_SET: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| STOPWORDS.iter().copied().collect());
 
@@ -239,7 +233,11 @@ fn segment(normalized: &str, tokens: &mut Vec<Token>) {
     }
 }
 
-/// jieba words plus the character bigrams jieba did not already produce.
+/// jieba words plus two kinds of character bigram: those inside words of three or more
+/// characters ("优惠券" → "优惠", "惠券"), so a shorter form still matches, and those
+/// joining single characters jieba could not place ("满减" → "满", "减", "满减"), which
+/// recovers words missing from its dictionary. Bigrams across two known words ("几天|能")
+/// would only add noise.
 fn segment_cjk(
     run: &str,
     run_offset: usize,
@@ -252,18 +250,34 @@ fn segment_cjk(
             push(word.word, run_offset + word.byte_start, tokens);
         }
     }
-    let chars: Vec<(usize, char)> = run.char_indices().collect();
-    for pair in chars.windows(2) {
-        let [(start, a), (_, b)] = [pair[0], pair[1]];
-        if STOP_CHARS.contains(&a) || STOP_CHARS.contains(&b) {
+    let mut emitted: Vec<&str> = Vec::new();
+    let mut bigram = |start: usize, end: usize, tokens: &mut Vec<Token>| {
+        let text = &run[start..end];
+        if !is_stopword(text) && !emitted.contains(&text) {
+            emitted.push(text);
+            push(text, run_offset + start, tokens);
+        }
+    };
+    for word in &words {
+        let chars: Vec<(usize, char)> = word.word.char_indices().collect();
+        if chars.len() < 3 {
             continue;
         }
-        let end = start + a.len_utf8() + b.len_utf8();
-        let bigram = &run[start..end];
-        if is_stopword(bigram) || words.iter().any(|w| w.word == bigram) {
-            continue;
+        for pair in chars.windows(2) {
+            let start = word.byte_start + pair[0].0;
+            bigram(
+                start,
+                start + pair[0].1.len_utf8() + pair[1].1.len_utf8(),
+                tokens,
+            );
         }
-        push(bigram, run_offset + start, tokens);
+    }
+    let single =
+        |word: &jieba_rs::Token<'_>| word.word.chars().count() == 1 && !is_stopword(word.word);
+    for pair in words.windows(2) {
+        if single(&pair[0]) && single(&pair[1]) {
+            bigram(pair[0].byte_start, pair[1].byte_end, tokens);
+        }
     }
 }
 
