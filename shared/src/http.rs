@@ -210,14 +210,20 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
+/// Parses a body that must be a JSON object (serde would also accept an array for a
+/// struct, which no client means to send).
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let value = serde_json::from_slice(bytes).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "invalid request body",
             _ => "malformed JSON",
         };
         ApiError::bad_request(format!("{what}: {e}"))
-    })
+    })?;
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(value),
+        _ => Err(ApiError::bad_request("request body must be a JSON object")),
+    }
 }
 
 fn unsupported_media_type() -> ApiError {
@@ -466,6 +472,17 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("unknown field `x`")
+        );
+    }
+
+    #[tokio::test]
+    async fn given_a_json_array_for_an_object_when_extracted_then_400() {
+        let response = call("POST", "/echo", Some("application/json"), "[7]").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = body_json(response).await;
+        assert_eq!(
+            body["error"]["message"],
+            "request body must be a JSON object"
         );
     }
 
