@@ -8,8 +8,10 @@
 //! | `GET /v1/web/messages?after=&wait=` | messages after a seq, waiting up to `wait` seconds for the first |
 //!
 //! The same [`router`] runs in Lambda (`lambda_http::run`) and in the local runner
-//! (`axum::serve`). CORS is handled here, for the configured origins only, so the API
-//! Gateway must not add its own CORS configuration for these routes.
+//! (`axum::serve`). CORS is answered here for the configured origins only (exact match).
+//! Behind an HTTP API that has its own `CorsConfiguration` (the SAM template sets one from
+//! the same `KEFU_CORS_ORIGINS`), API Gateway answers preflights and replaces these
+//! headers; both must list the same origins.
 
 mod messages;
 mod session;
