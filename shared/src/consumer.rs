@@ -5,10 +5,10 @@
 //! record of the batch is reported failed too, so nothing overtakes a failed message.
 
 use crate::ports::MessageQueue;
+pub use shutdown::{Shutdown, Trigger};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-pub use shutdown::{Shutdown, Trigger};
 
 /// Runs `handle` over `(id, body)` records in order. Returns the ids to report as
 /// `batchItemFailures`: the first failure and everything after it.

@@ -37,7 +37,10 @@ impl MessageQueue for FailingSends {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(kefu::Error::backend("send", anyhow::anyhow!("injected failure")));
+            return Err(kefu::Error::backend(
+                "send",
+                anyhow::anyhow!("injected failure"),
+            ));
         }
         self.inner.send(group, dedup_id, body).await
     }
@@ -61,7 +64,10 @@ struct FailingSaves {
 
 #[async_trait]
 impl ConversationStore for FailingSaves {
-    async fn create(&self, c: &kefu::domain::Conversation) -> kefu::Result<kefu::domain::Conversation> {
+    async fn create(
+        &self,
+        c: &kefu::domain::Conversation,
+    ) -> kefu::Result<kefu::domain::Conversation> {
         self.inner.create(c).await
     }
     async fn get(&self, id: &ConversationId) -> kefu::Result<Option<kefu::domain::Conversation>> {
@@ -73,7 +79,10 @@ impl ConversationStore for FailingSaves {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(kefu::Error::backend("save", anyhow::anyhow!("injected failure")));
+            return Err(kefu::Error::backend(
+                "save",
+                anyhow::anyhow!("injected failure"),
+            ));
         }
         self.inner.save(c).await
     }
@@ -84,7 +93,12 @@ impl ConversationStore for FailingSaves {
     ) -> kefu::Result<(Message, bool)> {
         self.inner.append(id, m).await
     }
-    async fn messages(&self, id: &ConversationId, after: u64, limit: usize) -> kefu::Result<Vec<Message>> {
+    async fn messages(
+        &self,
+        id: &ConversationId,
+        after: u64,
+        limit: usize,
+    ) -> kefu::Result<Vec<Message>> {
         self.inner.messages(id, after, limit).await
     }
     async fn find_message(
@@ -135,15 +149,21 @@ async fn system(faults: Faults) -> System {
         .put("faq/source/faq.jsonl", std::fs::read(faq_source).unwrap())
         .await
         .unwrap();
-    publish(blobs.as_ref(), "faq/source/faq.jsonl").await.unwrap();
+    publish(blobs.as_ref(), "faq/source/faq.jsonl")
+        .await
+        .unwrap();
     let faq = Arc::new(FaqLibrary::default());
     faq.load(blobs.as_ref()).await.unwrap();
 
     let tokens = TokenSigner::new("pipeline-test-secret-0123456789abcdef").unwrap();
     let agents = Arc::new(storage.agents());
     let queues = vec!["general".to_string()];
-    ensure_agent(agents.as_ref(), "alice", "pw-alice", "Alice", &queues).await.unwrap();
-    ensure_agent(agents.as_ref(), "bob", "pw-bob", "Bob", &queues).await.unwrap();
+    ensure_agent(agents.as_ref(), "alice", "pw-alice", "Alice", &queues)
+        .await
+        .unwrap();
+    ensure_agent(agents.as_ref(), "bob", "pw-bob", "Bob", &queues)
+        .await
+        .unwrap();
 
     let bot_store: Arc<dyn ConversationStore> = Arc::new(FailingSaves {
         inner: store.clone(),
@@ -188,7 +208,13 @@ async fn system(faults: Faults) -> System {
     }
 }
 
-async fn call(router: &axum::Router, method: &str, uri: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
     let mut request = Request::builder()
         .method(method)
         .uri(uri)
@@ -196,11 +222,22 @@ async fn call(router: &axum::Router, method: &str, uri: &str, token: Option<&str
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
-    let response = router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let body = if body.is_null() {
+        Body::empty()
+    } else {
+        Body::from(body.to_string())
+    };
+    let response = router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 impl System {
@@ -231,8 +268,15 @@ impl System {
     async fn drain(&self) {
         for _ in 0..50 {
             let (bot, dispatcher) = (&self.bot, &self.dispatcher);
-            let a = drain_once(self.inbound.as_ref(), |b| async move { bot.handle(&b).await }).await;
-            let b = drain_once(self.outbound.as_ref(), |b| async move { dispatcher.handle(&b).await }).await;
+            let a = drain_once(
+                self.inbound.as_ref(),
+                |b| async move { bot.handle(&b).await },
+            )
+            .await;
+            let b = drain_once(self.outbound.as_ref(), |b| async move {
+                dispatcher.handle(&b).await
+            })
+            .await;
             if a == 0 && b == 0 {
                 return;
             }
@@ -286,7 +330,8 @@ fn authors(history: &[Message]) -> Vec<Author> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn given_a_client_retry_when_the_same_message_is_posted_three_times_then_one_message_and_one_reply() {
+async fn given_a_client_retry_when_the_same_message_is_posted_three_times_then_one_message_and_one_reply()
+ {
     let system = system(Faults::default()).await;
     let (conversation, token) = system.session().await;
 
@@ -298,8 +343,16 @@ async fn given_a_client_retry_when_the_same_message_is_posted_three_times_then_o
     assert_eq!(first, second);
     assert_eq!(first, third);
     let history = system.history(&conversation).await;
-    assert_eq!(authors(&history), vec![Author::Customer, Author::Bot], "{history:#?}");
-    assert!(history[1].text.contains("包邮"), "answered from the FAQ: {}", history[1].text);
+    assert_eq!(
+        authors(&history),
+        vec![Author::Customer, Author::Bot],
+        "{history:#?}"
+    );
+    assert!(
+        history[1].text.contains("包邮"),
+        "answered from the FAQ: {}",
+        history[1].text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -311,12 +364,23 @@ async fn given_a_failure_between_storing_and_replying_when_redelivered_then_answ
     .await;
     let (conversation, token) = system.session().await;
 
-    system.say(&token, "m1", "How long does a refund take?").await;
+    system
+        .say(&token, "m1", "How long does a refund take?")
+        .await;
     system.drain().await;
 
     let history = system.history(&conversation).await;
-    assert_eq!(authors(&history), vec![Author::Customer, Author::Bot], "{history:#?}");
-    let stats = system.storage.dead_letter_queue(INBOUND).depth().await.unwrap();
+    assert_eq!(
+        authors(&history),
+        vec![Author::Customer, Author::Bot],
+        "{history:#?}"
+    );
+    let stats = system
+        .storage
+        .dead_letter_queue(INBOUND)
+        .depth()
+        .await
+        .unwrap();
     assert_eq!(stats.total(), 0);
 }
 
@@ -333,7 +397,11 @@ async fn given_a_failure_after_the_reply_was_queued_when_redelivered_then_still_
     system.drain().await;
 
     let history = system.history(&conversation).await;
-    assert_eq!(authors(&history), vec![Author::Customer, Author::Bot], "{history:#?}");
+    assert_eq!(
+        authors(&history),
+        vec![Author::Customer, Author::Bot],
+        "{history:#?}"
+    );
     let stored = system.store.get(&conversation).await.unwrap().unwrap();
     assert_eq!(stored.bot_seq, 1);
 }
@@ -348,11 +416,18 @@ async fn given_a_request_for_a_person_then_the_conversation_waits_in_the_queue_w
 
     let history = system.history(&conversation).await;
     assert_eq!(authors(&history), vec![Author::Customer, Author::Bot]);
-    assert!(history[1].text.contains("正在为您转接人工客服"), "{}", history[1].text);
+    assert!(
+        history[1].text.contains("正在为您转接人工客服"),
+        "{}",
+        history[1].text
+    );
     let stored = system.store.get(&conversation).await.unwrap().unwrap();
     assert_eq!(stored.state, ConversationState::Waiting);
     let escalation = stored.escalation.unwrap();
-    assert_eq!((escalation.queue.as_str(), escalation.reason.as_str()), ("general", "customer_request"));
+    assert_eq!(
+        (escalation.queue.as_str(), escalation.reason.as_str()),
+        ("general", "customer_request")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,12 +448,20 @@ async fn given_two_unanswerable_messages_in_a_row_then_the_bot_hands_off_with_re
     assert_eq!(stored.state, ConversationState::Waiting);
     assert_eq!(stored.escalation.unwrap().reason, "no_answer");
     let history = system.history(&conversation).await;
-    assert_eq!(authors(&history), vec![Author::Customer, Author::Bot, Author::Customer, Author::Bot]);
-    assert!(history[3].text.contains("human agent"), "{}", history[3].text);
+    assert_eq!(
+        authors(&history),
+        vec![Author::Customer, Author::Bot, Author::Customer, Author::Bot]
+    );
+    assert!(
+        history[3].text.contains("human agent"),
+        "{}",
+        history[3].text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn given_a_handoff_when_an_agent_claims_and_replies_then_the_widget_sees_the_reply_and_the_bot_stays_quiet() {
+async fn given_a_handoff_when_an_agent_claims_and_replies_then_the_widget_sees_the_reply_and_the_bot_stays_quiet()
+ {
     let system = system(Faults::default()).await;
     let (conversation, token) = system.session().await;
     system.say(&token, "m1", "agent please").await;
@@ -386,14 +469,35 @@ async fn given_a_handoff_when_an_agent_claims_and_replies_then_the_widget_sees_t
 
     let alice = system.agent_token("alice", "pw-alice").await;
     let bob = system.agent_token("bob", "pw-bob").await;
-    let (status, queues) = call(&system.agent, "GET", "/v1/agent/queues", Some(&alice), Value::Null).await;
+    let (status, queues) = call(
+        &system.agent,
+        "GET",
+        "/v1/agent/queues",
+        Some(&alice),
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let waiting = &queues["queues"][0]["waiting"];
-    assert_eq!(waiting[0]["conversation_id"], conversation.as_str(), "{queues}");
+    assert_eq!(
+        waiting[0]["conversation_id"],
+        conversation.as_str(),
+        "{queues}"
+    );
 
     let claim = format!("/v1/agent/conversations/{conversation}/claim");
-    assert_eq!(call(&system.agent, "POST", &claim, Some(&alice), Value::Null).await.0, StatusCode::OK);
-    assert_eq!(call(&system.agent, "POST", &claim, Some(&bob), Value::Null).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        call(&system.agent, "POST", &claim, Some(&alice), Value::Null)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&system.agent, "POST", &claim, Some(&bob), Value::Null)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
 
     // The customer writes while a human owns the conversation: recorded, no bot reply.
     system.say(&token, "m2", "运费怎么算").await;
@@ -409,7 +513,14 @@ async fn given_a_handoff_when_an_agent_claims_and_replies_then_the_widget_sees_t
     assert_eq!(status, StatusCode::CREATED);
     system.drain().await;
 
-    let (status, polled) = call(&system.web, "GET", "/v1/web/messages?after=0&wait=0", Some(&token), Value::Null).await;
+    let (status, polled) = call(
+        &system.web,
+        "GET",
+        "/v1/web/messages?after=0&wait=0",
+        Some(&token),
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let seen: Vec<(&str, &str)> = polled["messages"]
         .as_array()
@@ -421,17 +532,33 @@ async fn given_a_handoff_when_an_agent_claims_and_replies_then_the_widget_sees_t
     assert_eq!(seen[2], ("customer", "运费怎么算"));
     assert_eq!(seen[3], ("agent", "您好，我是客服小李。"));
     let delivered = system.history(&conversation).await;
-    assert_eq!(delivered[3].delivery, kefu::domain::DeliveryState::Delivered);
+    assert_eq!(
+        delivered[3].delivery,
+        kefu::domain::DeliveryState::Delivered
+    );
 
     // Resolved, then the customer writes again: the bot answers again.
     let resolve = format!("/v1/agent/conversations/{conversation}/resolve");
-    assert_eq!(call(&system.agent, "POST", &resolve, Some(&alice), Value::Null).await.0, StatusCode::OK);
-    system.say(&token, "m3", "How long does a refund take?").await;
+    assert_eq!(
+        call(&system.agent, "POST", &resolve, Some(&alice), Value::Null)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    system
+        .say(&token, "m3", "How long does a refund take?")
+        .await;
     system.drain().await;
     let history = system.history(&conversation).await;
     assert_eq!(history.last().unwrap().author, Author::Bot);
     assert_eq!(
-        system.store.get(&conversation).await.unwrap().unwrap().state,
+        system
+            .store
+            .get(&conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         ConversationState::Bot
     );
 }
@@ -446,11 +573,23 @@ async fn given_a_poison_message_when_it_keeps_failing_then_it_ends_in_the_dead_l
         .unwrap();
     for _ in 0..10 {
         let bot = &system.bot;
-        drain_once(system.inbound.as_ref(), |b| async move { bot.handle(&b).await }).await;
+        drain_once(
+            system.inbound.as_ref(),
+            |b| async move { bot.handle(&b).await },
+        )
+        .await;
     }
-    let dlq = system.storage.dead_letter_queue(INBOUND).depth().await.unwrap();
+    let dlq = system
+        .storage
+        .dead_letter_queue(INBOUND)
+        .depth()
+        .await
+        .unwrap();
     assert_eq!(dlq.total(), 1);
-    assert_eq!(system.storage.queue(INBOUND).depth().await.unwrap().total(), 0);
+    assert_eq!(
+        system.storage.queue(INBOUND).depth().await.unwrap().total(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -459,7 +598,11 @@ async fn given_a_redelivered_reply_then_the_dispatcher_stores_it_once() {
     let (conversation, token) = system.session().await;
     system.say(&token, "m1", "运费怎么算").await;
     let bot = &system.bot;
-        drain_once(system.inbound.as_ref(), |b| async move { bot.handle(&b).await }).await;
+    drain_once(
+        system.inbound.as_ref(),
+        |b| async move { bot.handle(&b).await },
+    )
+    .await;
     let batch = system
         .outbound
         .receive(10, Duration::from_secs(30), Duration::ZERO)
@@ -469,5 +612,8 @@ async fn given_a_redelivered_reply_then_the_dispatcher_stores_it_once() {
     // Handled twice (a redelivery after a lost ack), stored and delivered once.
     system.dispatcher.handle(&batch[0].body).await.unwrap();
     system.dispatcher.handle(&batch[0].body).await.unwrap();
-    assert_eq!(authors(&system.history(&conversation).await), vec![Author::Customer, Author::Bot]);
+    assert_eq!(
+        authors(&system.history(&conversation).await),
+        vec![Author::Customer, Author::Bot]
+    );
 }

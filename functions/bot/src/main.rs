@@ -12,7 +12,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
     let aws = Aws::from_env().await;
     let blobs = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
-    let faq = Arc::new(FaqLibrary::new(config::seconds("KEFU_FAQ_RELOAD_SECS", 30)?));
+    let faq = Arc::new(FaqLibrary::new(config::seconds(
+        "KEFU_FAQ_RELOAD_SECS",
+        30,
+    )?));
     faq.load(blobs.as_ref()).await?;
     let bot = Bot::new(
         Arc::new(aws.store(&config::required("KEFU_TABLE")?)),
@@ -25,5 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     );
     let bot = &bot;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| bot::handle(bot, event))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        bot::handle(bot, event)
+    }))
+    .await
 }

@@ -62,8 +62,14 @@ mod tests {
 
     #[test]
     fn decodes_s3_event_keys() {
-        assert_eq!(decode_key("faq/source/my+faq%20v2.jsonl"), "faq/source/my faq v2.jsonl");
-        assert_eq!(decode_key("faq/source/%E5%B8%B8%E8%A7%81.csv"), "faq/source/常见.csv");
+        assert_eq!(
+            decode_key("faq/source/my+faq%20v2.jsonl"),
+            "faq/source/my faq v2.jsonl"
+        );
+        assert_eq!(
+            decode_key("faq/source/%E5%B8%B8%E8%A7%81.csv"),
+            "faq/source/常见.csv"
+        );
         assert_eq!(decode_key("faq/source/100%"), "faq/source/100%");
     }
 }

@@ -90,7 +90,15 @@ pub async fn run(
     faq.load(blobs.as_ref()).await?;
 
     let agents = Arc::new(storage.agents());
-    if ensure_agent(agents.as_ref(), "demo", "demo", "Demo Agent", &settings.queues).await? {
+    if ensure_agent(
+        agents.as_ref(),
+        "demo",
+        "demo",
+        "Demo Agent",
+        &settings.queues,
+    )
+    .await?
+    {
         tracing::info!("created the demo agent account: username demo, password demo");
     } else {
         tracing::info!("demo agent account: username demo, password demo");
@@ -112,12 +120,17 @@ pub async fn run(
         ..PumpConfig::default()
     };
     let consumers = [
-        tokio::spawn(pump(inbound.clone(), pump_config.clone(), shutdown.clone(), {
-            move |body| {
-                let bot = bot.clone();
-                async move { bot.handle(&body).await }
-            }
-        })),
+        tokio::spawn(pump(
+            inbound.clone(),
+            pump_config.clone(),
+            shutdown.clone(),
+            {
+                move |body| {
+                    let bot = bot.clone();
+                    async move { bot.handle(&body).await }
+                }
+            },
+        )),
         tokio::spawn(pump(outbound.clone(), pump_config, shutdown.clone(), {
             move |body| {
                 let dispatcher = dispatcher.clone();
@@ -157,7 +170,10 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", settings.addr))?;
     let addr = listener.local_addr()?;
-    tracing::info!("kefu is ready on http://{addr}/ (data in {})", settings.data_dir.display());
+    tracing::info!(
+        "kefu is ready on http://{addr}/ (data in {})",
+        settings.data_dir.display()
+    );
     if let Some(ready) = ready {
         let _ = ready.send(addr);
     }
@@ -177,7 +193,10 @@ pub async fn run(
 /// demo page, the widget script and the health check.
 pub fn app(web: WebState, agent: AgentState) -> Router {
     Router::new()
-        .route("/", get(|| async { page("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/",
+            get(|| async { page("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/widget.js",
             get(|| async { page("text/javascript; charset=utf-8", WIDGET_JS) }),
@@ -226,7 +245,11 @@ fn token_secret(settings: &Settings) -> anyhow::Result<String> {
     if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().to_owned());
     }
-    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }

@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 fn start(addr: SocketAddr, data: &Path) -> Child {
@@ -69,19 +72,26 @@ fn faq_questions() -> Vec<String> {
     source
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["question"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["question"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
 #[test]
-fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_message_is_answered_once() {
+fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_message_is_answered_once()
+ {
     let data = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let mut runner = start(addr, data.path());
 
     let sessions: Vec<(ConversationId, String)> = (0..4)
         .map(|_| {
-            let (status, body) = request(addr, "POST", "/v1/web/sessions", None, Some(&json!({}))).unwrap();
+            let (status, body) =
+                request(addr, "POST", "/v1/web/sessions", None, Some(&json!({}))).unwrap();
             assert_eq!(status, 201);
             (
                 ConversationId::parse(body["conversation_id"].as_str().unwrap()).unwrap(),
@@ -140,16 +150,28 @@ fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_messa
 
     for (session, id) in &acked {
         let count = replies.get(&MessageId::reply_to(id)).copied().unwrap_or(0);
-        assert_eq!(count, 1, "session {session}: acked message {id} answered {count} times");
+        assert_eq!(
+            count, 1,
+            "session {session}: acked message {id} answered {count} times"
+        );
     }
 }
 
 /// Every bot reply across the sessions, counted by message id.
-fn replies_by_id(addr: SocketAddr, sessions: &[(ConversationId, String)]) -> HashMap<MessageId, usize> {
+fn replies_by_id(
+    addr: SocketAddr,
+    sessions: &[(ConversationId, String)],
+) -> HashMap<MessageId, usize> {
     let mut counts = HashMap::new();
     for (_, token) in sessions {
-        let (status, body) =
-            request(addr, "GET", "/v1/web/messages?after=0&wait=0", Some(token), None).unwrap();
+        let (status, body) = request(
+            addr,
+            "GET",
+            "/v1/web/messages?after=0&wait=0",
+            Some(token),
+            None,
+        )
+        .unwrap();
         assert_eq!(status, 200);
         for m in body["messages"].as_array().unwrap() {
             if m["author"] == "bot" {

@@ -84,7 +84,10 @@ impl Bot {
     pub async fn handle(&self, body: &str) -> Result<()> {
         let inbound = InboundMessage::from_json(body)?;
         let span = tracing::Span::current();
-        span.record("conversation", tracing::field::display(&inbound.conversation_id));
+        span.record(
+            "conversation",
+            tracing::field::display(&inbound.conversation_id),
+        );
         span.record("message_id", tracing::field::display(&inbound.message_id));
 
         self.faq.refresh_if_due(self.blobs.as_ref()).await;

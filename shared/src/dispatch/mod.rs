@@ -64,7 +64,10 @@ impl Dispatcher {
     pub async fn handle(&self, body: &str) -> Result<()> {
         let message = OutboundMessage::from_json(body)?;
         let span = tracing::Span::current();
-        span.record("conversation", tracing::field::display(&message.conversation_id));
+        span.record(
+            "conversation",
+            tracing::field::display(&message.conversation_id),
+        );
         span.record("message_id", tracing::field::display(&message.message_id));
 
         let (stored, _) = self

@@ -79,7 +79,9 @@ impl ConversationId {
     pub fn parse(s: &str) -> crate::Result<Self> {
         let ok = s.len() == 32
             && s.starts_with('c')
-            && s[1..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && s[1..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -137,14 +139,19 @@ impl MessageId {
 
     /// A fresh random id (agent messages, system notices).
     pub fn random() -> Self {
-        Self(format!("m{}", &uuid::Uuid::now_v7().simple().to_string()[..31]))
+        Self(format!(
+            "m{}",
+            &uuid::Uuid::now_v7().simple().to_string()[..31]
+        ))
     }
 
     /// Parses an id received from outside.
     pub fn parse(s: &str) -> crate::Result<Self> {
         let ok = s.len() == 32
             && s.starts_with('m')
-            && s[1..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && s[1..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -185,8 +192,14 @@ mod tests {
     fn conversation_id_is_stable_and_hides_the_address() {
         let key = ConversationKey::new(Channel::Sms, "+8613800138000");
         let id = key.conversation_id();
-        assert_eq!(id, ConversationKey::new(Channel::Sms, "+8613800138000").conversation_id());
-        assert_ne!(id, ConversationKey::new(Channel::Web, "+8613800138000").conversation_id());
+        assert_eq!(
+            id,
+            ConversationKey::new(Channel::Sms, "+8613800138000").conversation_id()
+        );
+        assert_ne!(
+            id,
+            ConversationKey::new(Channel::Web, "+8613800138000").conversation_id()
+        );
         assert!(!id.as_str().contains("138"));
         assert_eq!(ConversationId::parse(id.as_str()).unwrap(), id);
     }
@@ -201,8 +214,14 @@ mod tests {
     #[test]
     fn message_ids_are_deterministic_per_platform_id() {
         let c = ConversationKey::new(Channel::Web, "s1").conversation_id();
-        assert_eq!(MessageId::for_inbound(&c, "x"), MessageId::for_inbound(&c, "x"));
-        assert_ne!(MessageId::for_inbound(&c, "x"), MessageId::for_inbound(&c, "y"));
+        assert_eq!(
+            MessageId::for_inbound(&c, "x"),
+            MessageId::for_inbound(&c, "x")
+        );
+        assert_ne!(
+            MessageId::for_inbound(&c, "x"),
+            MessageId::for_inbound(&c, "y")
+        );
         let m = MessageId::for_inbound(&c, "x");
         assert_ne!(MessageId::reply_to(&m), m);
         assert!(MessageId::parse(MessageId::random().as_str()).is_ok());

@@ -218,7 +218,10 @@ mod tests {
         assert!(c.human_owned());
         c.claim("alice", 3).unwrap();
         c.claim("alice", 4).unwrap();
-        assert_eq!(c.claim("bob", 4).unwrap_err().to_string(), "conflict: conversation is assigned to another agent");
+        assert_eq!(
+            c.claim("bob", 4).unwrap_err().to_string(),
+            "conflict: conversation is assigned to another agent"
+        );
         assert!(c.resolve("bob", 5).is_err());
         c.resolve("alice", 5).unwrap();
         c.reopen(6);

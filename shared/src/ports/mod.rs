@@ -33,8 +33,12 @@ pub trait MessageQueue: Send + Sync {
 
     /// Receives up to `max` messages, waiting up to `wait` for the first. Messages of one
     /// group come in order, and never while an earlier message of the group is in flight.
-    async fn receive(&self, max: usize, visibility: Duration, wait: Duration)
-    -> Result<Vec<Delivery>>;
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>>;
 
     /// Acknowledges a message: it is gone for good.
     async fn delete(&self, receipt: &str) -> Result<()>;
