@@ -7,7 +7,6 @@
 
 mod support;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use kefu::adapters::aws::provision;
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -120,6 +119,7 @@ fn start_emulator(env: &Env) -> Emulator {
         .arg("--env-file")
         .arg(&env_file)
         .process_group(0)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -150,6 +150,7 @@ fn invoke(emulator: &Emulator, function: &str, payload: &Value) -> Value {
         ])
         .arg("--data-file")
         .arg(&file)
+        .stdin(Stdio::null())
         .output()
         .expect("cargo lambda invoke");
     let _ = std::fs::remove_file(&file);
@@ -177,7 +178,6 @@ async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::t
         .max_number_of_messages(10)
         .wait_time_seconds(1)
         .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .attribute_names(QueueAttributeName::All)
         .send()
         .await
         .unwrap();
