@@ -168,8 +168,7 @@ fn request_at(words: &[&str], i: usize) -> bool {
         let rest = words[i + 1..]
             .iter()
             .copied()
-            .skip_while(|w| EN_FILLERS.contains(w))
-            .next();
+            .find(|w| !EN_FILLERS.contains(w));
         let linked = words[i + 1..]
             .iter()
             .take_while(|w| EN_FILLERS.contains(w))
