@@ -4,6 +4,7 @@
 //! Both follow SQS FIFO's rule for partial batch failures: once a record fails, every later
 //! record of the batch is reported failed too, so nothing overtakes a failed message.
 
+use crate::cause_chain;
 use crate::ports::MessageQueue;
 pub use shutdown::{Shutdown, Trigger};
 use std::future::Future;
@@ -25,7 +26,7 @@ where
             continue;
         }
         if let Err(error) = handle(body).await {
-            tracing::warn!(record = id, error = %error_chain(&error), "record failed; it and later records will be redelivered");
+            tracing::warn!(record = id, error = %cause_chain(&error), "record failed; it and later records will be redelivered");
             failed.push(id.to_owned());
         }
     }
@@ -73,7 +74,7 @@ pub async fn pump<F, Fut>(
         let batch = match batch {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::error!(error = %error_chain(&error), "receive failed");
+                tracing::error!(error = %cause_chain(&error), "receive failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -83,7 +84,7 @@ pub async fn pump<F, Fut>(
             let outcome = if failed {
                 queue.release(&delivery.receipt).await
             } else if let Err(error) = handle(delivery.body).await {
-                tracing::warn!(error = %error_chain(&error), "message failed; it and the rest of the batch will be redelivered");
+                tracing::warn!(error = %cause_chain(&error), "message failed; it and the rest of the batch will be redelivered");
                 failed = true;
                 queue.release(&delivery.receipt).await
             } else {
@@ -91,7 +92,7 @@ pub async fn pump<F, Fut>(
             };
             if let Err(error) = outcome {
                 // The visibility timeout redelivers it; handlers are idempotent.
-                tracing::warn!(error = %error_chain(&error), "ack failed");
+                tracing::warn!(error = %cause_chain(&error), "ack failed");
             }
         }
         if failed {
@@ -99,18 +100,6 @@ pub async fn pump<F, Fut>(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
-
-/// An error with its whole cause chain, for logs.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// A tiny cloneable shutdown signal (a `watch` channel).

@@ -147,23 +147,11 @@ impl From<Error> for ApiError {
             Error::NotFound(reason) => Self::not_found(reason),
             Error::Conflict(reason) => Self::conflict(reason),
             error @ (Error::Backend { .. } | Error::Corrupt(_)) => {
-                tracing::error!(error = %cause_chain(&error), "request failed");
+                tracing::error!(error = %crate::cause_chain(&error), "request failed");
                 Self::internal()
             }
         }
     }
-}
-
-/// `error: cause: cause …`, so one log line shows why a backend call failed.
-pub fn cause_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A JSON body extractor whose rejections are [`ApiError`]s: 415 without a JSON content
@@ -433,7 +421,7 @@ mod tests {
     #[test]
     fn given_a_backend_error_when_chained_then_every_cause_is_listed() {
         let error = Error::backend("saving conversation", std::io::Error::other("timeout"));
-        assert_eq!(cause_chain(&error), "saving conversation: timeout");
+        assert_eq!(crate::cause_chain(&error), "saving conversation: timeout");
     }
 
     #[tokio::test]

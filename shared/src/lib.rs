@@ -23,4 +23,4 @@ pub mod ports;
 pub mod telemetry;
 pub mod web;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, cause_chain};
