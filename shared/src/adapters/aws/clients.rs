@@ -1,0 +1,45 @@
+//! One place that turns the environment's SDK configuration into adapters, so Lambda mains
+//! build every client once at cold start and never import an SDK crate themselves.
+
+use super::{DynamoStore, S3BlobStore, SqsMessageQueue, s3_client, sdk_config};
+use aws_config::SdkConfig;
+
+/// The SDK configuration of this process and the clients built from it.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl Aws {
+    /// Reads region, credentials and endpoint overrides from the environment (see
+    /// [`sdk_config`]) and builds the clients.
+    pub async fn from_env() -> Self {
+        Self::from_config(&sdk_config().await)
+    }
+
+    /// Builds the clients for `config`.
+    pub fn from_config(config: &SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            s3: s3_client(config),
+        }
+    }
+
+    /// The store over DynamoDB table `table`.
+    pub fn store(&self, table: &str) -> DynamoStore {
+        DynamoStore::new(self.dynamodb.clone(), table)
+    }
+
+    /// The FIFO queue at `queue_url`.
+    pub fn queue(&self, queue_url: &str) -> SqsMessageQueue {
+        SqsMessageQueue::new(self.sqs.clone(), queue_url)
+    }
+
+    /// The blob store over bucket `bucket` (keys as given, no prefix).
+    pub fn blobs(&self, bucket: &str) -> S3BlobStore {
+        S3BlobStore::new(self.s3.clone(), bucket, "")
+    }
+}

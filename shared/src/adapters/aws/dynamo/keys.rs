@@ -1,0 +1,82 @@
+//! Key attribute names and key values of the single-table layout.
+
+use crate::domain::{ConversationId, MessageId, Millis};
+
+/// Partition key attribute.
+pub(super) const PK: &str = "pk";
+/// Sort key attribute.
+pub(super) const SK: &str = "sk";
+/// Work-queue index partition key attribute.
+pub(super) const GSI1PK: &str = "gsi1pk";
+/// Work-queue index sort key attribute.
+pub(super) const GSI1SK: &str = "gsi1sk";
+/// Sort key of an item that is alone in its partition (conversation, agent).
+pub(super) const META: &str = "META";
+/// Sort key of an idempotency item.
+pub(super) const IDEM: &str = "IDEM";
+
+/// Digits of a zero-padded message seq; seqs sort as strings.
+const SEQ_DIGITS: usize = 12;
+/// The highest seq the key layout can hold.
+pub(super) const MAX_SEQ: u64 = 999_999_999_999;
+
+pub(super) fn conversation_pk(id: &ConversationId) -> String {
+    format!("CONV#{id}")
+}
+
+pub(super) fn message_sk(seq: u64) -> String {
+    format!("MSG#{seq:0SEQ_DIGITS$}")
+}
+
+pub(super) fn marker_sk(message_id: &MessageId) -> String {
+    format!("MID#{message_id}")
+}
+
+pub(super) fn idempotency_pk(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+pub(super) fn agent_pk(username: &str) -> String {
+    format!("AGENT#{username}")
+}
+
+pub(super) fn queue_pk(queue: &str) -> String {
+    format!("QUEUE#{queue}")
+}
+
+/// Orders a queue: higher priority first (so `9 - priority` ascending), then older first;
+/// the id breaks ties and keeps the key unique.
+pub(super) fn queue_sk(priority: u8, waiting_since: Millis, id: &ConversationId) -> String {
+    let rank = 9 - priority.min(9);
+    let since = waiting_since.max(0);
+    format!("{rank}#{since:013}#{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: char) -> ConversationId {
+        ConversationId::parse(&format!("c{}", n.to_string().repeat(31))).expect("valid id")
+    }
+
+    #[test]
+    fn given_seqs_when_formatted_then_string_order_is_numeric_order() {
+        assert!(message_sk(9) < message_sk(10));
+        assert!(message_sk(MAX_SEQ - 1) < message_sk(MAX_SEQ));
+        assert_eq!(message_sk(42), "MSG#000000000042");
+    }
+
+    #[test]
+    fn given_waiting_conversations_when_keyed_then_priority_then_age_orders_them() {
+        let urgent_new = queue_sk(9, 2_000, &id('a'));
+        let normal_old = queue_sk(5, 1_000, &id('b'));
+        let normal_new = queue_sk(5, 2_000, &id('c'));
+        assert!(urgent_new < normal_old);
+        assert!(normal_old < normal_new);
+        assert_eq!(
+            queue_sk(12, -5, &id('a')),
+            format!("0#0000000000000#{}", id('a'))
+        );
+    }
+}

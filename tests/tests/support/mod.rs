@@ -1,0 +1,2 @@
+//! Helpers shared by test binaries (`mod support;`).
+pub mod moto;
