@@ -159,5 +159,5 @@ mod support;
 // Backends (see "Adding a backend" above).
 #[path = "contract/embedded.rs"]
 mod embedded;
-// #[path = "contract/aws.rs"]
-// mod aws;
+#[path = "contract/aws.rs"]
+mod aws;

@@ -50,7 +50,8 @@ exec 3<&0
 moto=$!
 ( read -r _ <&3; kill "$moto" 2>/dev/null ) </dev/null &
 watchdog=$!
-exec 3<&-
+# Only the watchdog keeps the pipe; silence the shell's "Terminated" notice about moto.
+exec 3<&- 2>/dev/null
 wait "$moto"
 kill "$watchdog" 2>/dev/null
 "#;

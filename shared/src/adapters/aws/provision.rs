@@ -116,6 +116,42 @@ pub async fn create_fifo_queue(client: &aws_sdk_sqs::Client, name: &str) -> Resu
         .ok_or_else(|| Error::Corrupt(format!("SQS returned no URL for queue {name}")))
 }
 
+/// Creates the FIFO dead-letter queue `dead_letter_name` and the FIFO queue `name` that
+/// moves a message there when it is received more than `max_receives` times (SQS's redrive
+/// policy); returns both URLs, the queue's first.
+pub async fn create_fifo_queue_with_dead_letters(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    dead_letter_name: &str,
+    max_receives: u32,
+) -> Result<(String, String)> {
+    let dead_letter_url = create_fifo_queue(client, dead_letter_name).await?;
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(&dead_letter_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| Error::backend(format!("reading the ARN of {dead_letter_name}"), e))?;
+    let dead_letter_arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| Error::Corrupt(format!("SQS returned no ARN for {dead_letter_name}")))?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dead_letter_arn,
+        "maxReceiveCount": max_receives,
+    });
+    let url = create_fifo_queue(client, name).await?;
+    client
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .map_err(|e| Error::backend(format!("setting the redrive policy of {name}"), e))?;
+    Ok((url, dead_letter_url))
+}
+
 /// Creates the bucket `name` in the client's region.
 pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) -> Result<()> {
     let mut request = client.create_bucket().bucket(name);
