@@ -53,10 +53,21 @@
     return data;
   }
 
-  async function ensureSession() {
-    if (session) return;
-    session = await call("POST", "/v1/web/sessions", {});
-    localStorage.setItem(STORE, JSON.stringify(session));
+  // One session request at a time: the poll loop and the first send share it.
+  let opening = null;
+  function ensureSession() {
+    if (session) return Promise.resolve();
+    if (!opening) {
+      opening = call("POST", "/v1/web/sessions", {})
+        .then((created) => {
+          session = created;
+          localStorage.setItem(STORE, JSON.stringify(session));
+        })
+        .finally(() => {
+          opening = null;
+        });
+    }
+    return opening;
   }
 
   function newId() {
@@ -69,14 +80,18 @@
     const id = newId();
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
+        await ensureSession();
         const ack = await call("POST", "/v1/web/messages", { client_message_id: id, text });
         show("customer", text, ack.seq);
         status.textContent = "";
         return;
       } catch (err) {
+        if (err.status === 401 || err.status === 404) {
+          resetSession(); // the conversation is gone: send it in a fresh one
+          continue;
+        }
         if (err.status && err.status < 500) {
           status.textContent = err.message;
-          if (err.status === 401 || err.status === 404) resetSession();
           return;
         }
         status.textContent = "网络不稳定，正在重试… / retrying…";
@@ -86,10 +101,14 @@
     status.textContent = "发送失败 / not sent";
   }
 
+  // The conversation is gone (token expired, data reset): start a fresh one, and forget
+  // the old one's messages so the new sequence numbers are not mistaken for seen ones.
   function resetSession() {
     localStorage.removeItem(STORE);
     session = null;
     lastSeq = 0;
+    seen.clear();
+    log.replaceChildren();
   }
 
   // Long poll: asks for everything after the last seq, so a reconnect never misses a message.
@@ -114,7 +133,6 @@
     const text = input.value.trim();
     if (!text) return;
     input.value = "";
-    await ensureSession();
     await send(text);
   });
 
