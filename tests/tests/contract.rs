@@ -157,7 +157,7 @@ mod store;
 mod support;
 
 // Backends (see "Adding a backend" above).
-#[path = "contract/embedded.rs"]
-mod embedded;
 #[path = "contract/aws.rs"]
 mod aws;
+#[path = "contract/embedded.rs"]
+mod embedded;

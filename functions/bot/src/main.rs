@@ -16,7 +16,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "KEFU_FAQ_RELOAD_SECS",
         30,
     )?));
-    faq.load(blobs.as_ref()).await?;
+    // A broken index must not stop the bot: it then hands every question to a human,
+    // and the library retries at its next reload check.
+    if let Err(error) = faq.load(blobs.as_ref()).await {
+        tracing::error!(error = %kefu::cause_chain(&error), "FAQ index not loaded");
+    }
     let bot = Bot::new(
         Arc::new(aws.store(&config::required("KEFU_TABLE")?)),
         Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?)),
