@@ -303,7 +303,7 @@ impl System {
 }
 
 /// Receives once and handles every message; returns how many were received.
-async fn drain_once<'a, F, Fut>(queue: &dyn MessageQueue, handle: F) -> usize
+async fn drain_once<F, Fut>(queue: &dyn MessageQueue, handle: F) -> usize
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = kefu::Result<()>>,

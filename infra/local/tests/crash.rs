@@ -19,7 +19,7 @@ fn free_addr() -> SocketAddr {
 }
 
 fn start(addr: SocketAddr, data: &Path) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_kefu-local"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu-local"))
         .env("KEFU_HTTP_ADDR", addr.to_string())
         .env("KEFU_DATA_DIR", data)
         .env("KEFU_VISIBILITY_SECS", "2")
@@ -35,6 +35,8 @@ fn start(addr: SocketAddr, data: &Path) -> Child {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("kefu-local did not become healthy");
 }
 

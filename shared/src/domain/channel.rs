@@ -64,8 +64,10 @@ impl ConversationKey {
     /// The conversation id: a digest of the key, so it is stable, URL-safe and carries no
     /// personal data (phone numbers and emails never appear in ids, URLs or queue groups).
     pub fn conversation_id(&self) -> ConversationId {
-        let digest = Sha256::digest(format!("{}:{}", self.channel, self.address).as_bytes());
-        ConversationId(format!("c{}", &hex::encode(digest)[..31]))
+        ConversationId(digest_id(
+            'c',
+            &format!("{}:{}", self.channel, self.address),
+        ))
     }
 }
 
@@ -77,12 +79,7 @@ pub struct ConversationId(String);
 impl ConversationId {
     /// Parses an id received from outside (URL path, token, queue body).
     pub fn parse(s: &str) -> crate::Result<Self> {
-        let ok = s.len() == 32
-            && s.starts_with('c')
-            && s[1..]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
+        if is_id(s, 'c') {
             Ok(Self(s.to_owned()))
         } else {
             Err(crate::Error::Invalid(format!(
@@ -127,14 +124,12 @@ impl MessageId {
     /// The id of a message that arrived on `channel` with the platform id `platform_id`,
     /// scoped to its conversation.
     pub fn for_inbound(conversation: &ConversationId, platform_id: &str) -> Self {
-        let digest = Sha256::digest(format!("in:{conversation}:{platform_id}").as_bytes());
-        Self(format!("m{}", &hex::encode(digest)[..31]))
+        Self(digest_id('m', &format!("in:{conversation}:{platform_id}")))
     }
 
     /// The id of the reply produced for `inbound` (one reply per inbound message at most).
     pub fn reply_to(inbound: &MessageId) -> Self {
-        let digest = Sha256::digest(format!("reply:{inbound}").as_bytes());
-        Self(format!("m{}", &hex::encode(digest)[..31]))
+        Self(digest_id('m', &format!("reply:{inbound}")))
     }
 
     /// A fresh random id (agent messages, system notices).
@@ -147,12 +142,7 @@ impl MessageId {
 
     /// Parses an id received from outside.
     pub fn parse(s: &str) -> crate::Result<Self> {
-        let ok = s.len() == 32
-            && s.starts_with('m')
-            && s[1..]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
+        if is_id(s, 'm') {
             Ok(Self(s.to_owned()))
         } else {
             Err(crate::Error::Invalid("malformed message id".into()))
@@ -182,6 +172,23 @@ impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Our ids: a one-letter kind followed by 31 lowercase hex digits.
+fn is_id(s: &str, kind: char) -> bool {
+    s.len() == 32
+        && s.starts_with(kind)
+        && s[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `<kind>` followed by the first 31 hex digits of `sha256(input)`.
+fn digest_id(kind: char, input: &str) -> String {
+    format!(
+        "{kind}{}",
+        &hex::encode(Sha256::digest(input.as_bytes()))[..31]
+    )
 }
 
 #[cfg(test)]
