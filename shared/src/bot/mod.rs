@@ -17,6 +17,8 @@ pub mod index;
 pub mod intent;
 pub mod library;
 pub mod matcher;
+pub mod policy;
+pub mod sentiment;
 pub mod text;
 
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
