@@ -15,6 +15,7 @@ pub mod config;
 pub mod consumer;
 pub mod dispatch;
 pub mod domain;
+pub mod flows;
 mod error;
 pub mod http;
 #[cfg(feature = "lambda")]

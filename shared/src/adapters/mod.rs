@@ -3,3 +3,6 @@
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod demo_orders;
+#[cfg(feature = "order-api")]
+pub mod http_orders;

@@ -165,3 +165,28 @@ pub async fn send_outbound(
         )
         .await
 }
+
+/// The shop's order system, as the bot's task flows need it: look an order up, cancel it,
+/// open a return or exchange. Implementations never check ownership; the flows do.
+#[async_trait]
+pub trait OrderSource: Send + Sync {
+    /// The order, `None` when the shop knows no such id.
+    async fn order(
+        &self,
+        order_id: &str,
+    ) -> std::result::Result<Option<crate::flows::Order>, crate::flows::OrderError>;
+
+    /// Cancels the order if it has not shipped yet.
+    async fn cancel(
+        &self,
+        order_id: &str,
+    ) -> std::result::Result<crate::flows::CancelOutcome, crate::flows::OrderError>;
+
+    /// Opens a return or exchange request with the customer's reason.
+    async fn request_return(
+        &self,
+        order_id: &str,
+        kind: crate::flows::ReturnKind,
+        reason: &str,
+    ) -> std::result::Result<crate::flows::ReturnTicket, crate::flows::OrderError>;
+}
