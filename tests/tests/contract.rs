@@ -97,6 +97,12 @@ macro_rules! contract_suite {
                 $crate::store::save_is_conditional_on_version(b.conversation_store().await?),
             store_save_does_not_touch_last_seq(b) =>
                 $crate::store::save_does_not_touch_last_seq(b.conversation_store().await?),
+            store_save_round_trips_and_clears_bot_context(b) =>
+                $crate::store::save_round_trips_and_clears_bot_context(
+                    b.conversation_store().await?,
+                ),
+            store_append_round_trips_sentiment(b) =>
+                $crate::store::append_round_trips_sentiment(b.conversation_store().await?),
             store_fifty_concurrent_claims_one_wins(b) =>
                 $crate::store::fifty_concurrent_claims_one_wins(b.conversation_store().await?),
             store_waiting_orders_by_priority_then_age(b) =>

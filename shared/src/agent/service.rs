@@ -71,6 +71,7 @@ pub async fn reply(
                 agent_id: Some(agent.to_owned()),
                 text,
                 created_at: now_millis(),
+                sentiment: None,
             },
         )
         .await?;

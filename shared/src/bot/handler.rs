@@ -102,6 +102,7 @@ impl Bot {
                     agent_id: None,
                     text: inbound.text.clone(),
                     created_at: inbound.received_at,
+                    sentiment: None,
                 },
             )
             .await?;

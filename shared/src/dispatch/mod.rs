@@ -80,6 +80,7 @@ impl Dispatcher {
                     agent_id: message.agent_id.clone(),
                     text: message.text.clone(),
                     created_at: message.created_at,
+                    sentiment: None,
                 },
             )
             .await?;

@@ -67,6 +67,29 @@ pub struct Escalation {
     pub reason: String,
 }
 
+/// Multi-turn state the bot keeps between customer messages. Stored as JSON with the
+/// conversation, so adding a variant needs no schema change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BotContext {
+    /// The bot asked "did you mean A or B?"; the next message may pick one.
+    Clarify {
+        /// The FAQ entry ids offered, in the order shown.
+        options: Vec<String>,
+    },
+    /// A task flow (order status, return request, …) is collecting what it needs.
+    Flow {
+        /// The flow's name, e.g. `order_status`.
+        flow: String,
+        /// The slot being asked for, e.g. `order_id`.
+        slot: String,
+        /// Failed attempts at filling it so far.
+        tries: u32,
+        /// Slots filled so far.
+        filled: std::collections::BTreeMap<String, String>,
+    },
+}
+
 /// A conversation between one customer and the shop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
@@ -88,6 +111,8 @@ pub struct Conversation {
     pub bot_misses: u32,
     /// Highest customer-message seq the bot has acted on (makes bot effects idempotent).
     pub bot_seq: u64,
+    /// What the bot is in the middle of (a clarifying question, a task flow), if anything.
+    pub bot_context: Option<BotContext>,
     /// Highest message seq (maintained by the store on append).
     pub last_seq: u64,
     /// Optimistic-concurrency version, bumped by every [`crate::ports::ConversationStore::save`].
@@ -111,6 +136,7 @@ impl Conversation {
             assignee: None,
             bot_misses: 0,
             bot_seq: 0,
+            bot_context: None,
             last_seq: 0,
             version: 0,
             created_at: now,
@@ -170,6 +196,7 @@ impl Conversation {
             self.state = ConversationState::Bot;
             self.assignee = None;
             self.bot_misses = 0;
+            self.bot_context = None;
             self.updated_at = now;
         }
     }

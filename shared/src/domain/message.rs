@@ -52,7 +52,7 @@ pub enum DeliveryState {
 }
 
 /// A message to append to a conversation; the store assigns its sequence number.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
     /// Idempotency key: appending the same id twice stores it once.
     pub message_id: MessageId,
@@ -64,10 +64,12 @@ pub struct NewMessage {
     pub text: String,
     /// When it was written.
     pub created_at: Millis,
+    /// Sentiment of a customer message, −1 (angry) … 1 (happy); `None` when not scored.
+    pub sentiment: Option<f32>,
 }
 
 /// A message stored in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// The conversation it belongs to.
     pub conversation_id: ConversationId,
@@ -87,4 +89,6 @@ pub struct Message {
     pub channel: Channel,
     /// Delivery state (outgoing messages).
     pub delivery: DeliveryState,
+    /// Sentiment of a customer message, −1 … 1, when scored.
+    pub sentiment: Option<f32>,
 }

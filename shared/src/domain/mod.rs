@@ -7,7 +7,7 @@ mod envelope;
 mod message;
 
 pub use channel::{Channel, ConversationId, ConversationKey, MessageId};
-pub use conversation::{Conversation, ConversationState, Customer, Escalation};
+pub use conversation::{BotContext, Conversation, ConversationState, Customer, Escalation};
 pub use envelope::{InboundMessage, OutboundMessage, SCHEMA_VERSION};
 pub use message::{Author, DeliveryState, Message, NewMessage};
 

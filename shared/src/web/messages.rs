@@ -64,6 +64,7 @@ pub(super) async fn send(
                 agent_id: None,
                 text: text.clone(),
                 created_at: now_millis(),
+                sentiment: None,
             },
         )
         .await?;

@@ -4,11 +4,11 @@
 use crate::support::{customer_message, escalation, new_conversation, unique};
 use kefu::Error;
 use kefu::domain::{
-    Author, Channel, ConversationId, ConversationKey, ConversationState, DeliveryState, MessageId,
-    NewMessage, now_millis,
+    Author, BotContext, Channel, ConversationId, ConversationKey, ConversationState, DeliveryState,
+    MessageId, NewMessage, now_millis,
 };
 use kefu::ports::{ConversationStore, WorkQueue};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// GIVEN a conversation with every field set WHEN created and read back THEN it is equal;
@@ -189,6 +189,55 @@ pub async fn save_does_not_touch_last_seq(store: Arc<dyn ConversationStore>) -> 
     Ok(())
 }
 
+/// GIVEN a conversation saved with a task flow's context WHEN read back THEN the context is
+/// equal; WHEN saved again without one THEN it reads back as `None`.
+pub async fn save_round_trips_and_clears_bot_context(
+    store: Arc<dyn ConversationStore>,
+) -> anyhow::Result<()> {
+    let mut conversation = store.create(&new_conversation(Channel::Web)).await?;
+    let context = BotContext::Flow {
+        flow: "order_status".into(),
+        slot: "order_id".into(),
+        tries: 2,
+        filled: BTreeMap::from([("phone_tail".into(), "1234".into())]),
+    };
+    conversation.bot_context = Some(context.clone());
+
+    store.save(&mut conversation).await?;
+    let with_context = store.get(&conversation.id).await?.expect("conversation");
+    conversation.bot_context = None;
+    store.save(&mut conversation).await?;
+    let cleared = store.get(&conversation.id).await?.expect("conversation");
+
+    assert_eq!(with_context.bot_context, Some(context));
+    assert_eq!(cleared.bot_context, None);
+    assert_eq!(cleared, conversation);
+    Ok(())
+}
+
+/// GIVEN a customer message scored -0.5 and one not scored WHEN appended and read back by
+/// page and by id THEN each keeps its sentiment.
+pub async fn append_round_trips_sentiment(store: Arc<dyn ConversationStore>) -> anyhow::Result<()> {
+    let conversation = store.create(&new_conversation(Channel::Sms)).await?;
+    let mut angry = customer_message("还没发货？");
+    angry.sentiment = Some(-0.5);
+    let unscored = customer_message("好的");
+
+    let (stored, _) = store.append(&conversation.id, angry.clone()).await?;
+    store.append(&conversation.id, unscored).await?;
+    let listed = store.messages(&conversation.id, 0, 10).await?;
+    let found = store
+        .find_message(&conversation.id, &angry.message_id)
+        .await?
+        .expect("message");
+
+    assert_eq!(stored.sentiment, Some(-0.5));
+    let sentiments: Vec<_> = listed.iter().map(|m| m.sentiment).collect();
+    assert_eq!(sentiments, [Some(-0.5), None]);
+    assert_eq!(found, stored);
+    Ok(())
+}
+
 /// GIVEN a waiting conversation WHEN 50 agents claim it at once (read, claim, save; a lost
 /// save re-reads and tries again) THEN exactly one succeeds and 49 end in `Conflict`.
 pub async fn fifty_concurrent_claims_one_wins(
@@ -305,6 +354,7 @@ pub async fn find_message_and_record_delivery(
         agent_id: Some("alice".into()),
         text: "您好".into(),
         created_at: now_millis(),
+        sentiment: None,
     };
     let (stored, _) = store.append(&conversation.id, reply.clone()).await?;
 

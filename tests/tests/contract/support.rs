@@ -45,6 +45,7 @@ pub fn customer_message(text: &str) -> NewMessage {
         agent_id: None,
         text: text.into(),
         created_at: now_millis(),
+        sentiment: None,
     }
 }
 

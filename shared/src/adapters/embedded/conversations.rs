@@ -4,8 +4,8 @@
 use super::db::{Db, SqlContext};
 use super::sql_limit;
 use crate::domain::{
-    Author, Channel, Conversation, ConversationId, ConversationState, Customer, DeliveryState,
-    Escalation, Message, MessageId, NewMessage,
+    Author, BotContext, Channel, Conversation, ConversationId, ConversationState, Customer,
+    DeliveryState, Escalation, Message, MessageId, NewMessage,
 };
 use crate::ports::{ConversationStore, WorkQueue};
 use crate::{Error, Result};
@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 const CONVERSATION_COLUMNS: &str = "id, channel, customer, state, escalation_queue, \
      escalation_priority, escalation_reason, waiting_since, assignee, bot_misses, bot_seq, \
-     last_seq, version, created_at, updated_at";
+     last_seq, version, created_at, updated_at, bot_context";
 
-const MESSAGE_COLUMNS: &str =
-    "conversation_id, message_id, seq, author, agent_id, text, created_at, channel, delivery";
+const MESSAGE_COLUMNS: &str = "conversation_id, message_id, seq, author, agent_id, text, created_at, channel, delivery, \
+     sentiment";
 
 /// Conversations and their messages in the embedded database; also the agents' work queues
 /// (a query over waiting conversations). Cheap to clone.
@@ -45,7 +45,7 @@ impl ConversationStore for SqliteConversationStore {
                 tx.execute(
                     &format!(
                         "INSERT INTO conversations ({CONVERSATION_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                          ON CONFLICT (id) DO NOTHING"
                     ),
                     params![
@@ -64,6 +64,7 @@ impl ConversationStore for SqliteConversationStore {
                         row.version,
                         row.created_at,
                         row.updated_at,
+                        row.bot_context,
                     ],
                 )
                 .context("insert conversation")?;
@@ -90,7 +91,8 @@ impl ConversationStore for SqliteConversationStore {
                              customer = ?3, state = ?4, escalation_queue = ?5,
                              escalation_priority = ?6, escalation_reason = ?7,
                              waiting_since = ?8, assignee = ?9, bot_misses = ?10,
-                             bot_seq = ?11, updated_at = ?12, version = version + 1
+                             bot_seq = ?11, updated_at = ?12, bot_context = ?13,
+                             version = version + 1
                          WHERE id = ?1 AND version = ?2",
                         params![
                             row.id,
@@ -105,6 +107,7 @@ impl ConversationStore for SqliteConversationStore {
                             row.bot_misses,
                             row.bot_seq,
                             row.updated_at,
+                            row.bot_context,
                         ],
                     )
                     .context("update conversation")?;
@@ -160,11 +163,12 @@ impl ConversationStore for SqliteConversationStore {
                     created_at: message.created_at,
                     channel: parse_channel(&channel)?,
                     delivery: DeliveryState::Pending,
+                    sentiment: message.sentiment,
                 };
                 tx.execute(
                     &format!(
                         "INSERT INTO messages ({MESSAGE_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                     ),
                     params![
                         stored.conversation_id.as_str(),
@@ -176,6 +180,7 @@ impl ConversationStore for SqliteConversationStore {
                         stored.created_at,
                         channel,
                         encode_json("delivery state", &stored.delivery)?,
+                        stored.sentiment,
                     ],
                 )
                 .context("insert message")?;
@@ -326,6 +331,7 @@ struct ConversationRow {
     version: u64,
     created_at: i64,
     updated_at: i64,
+    bot_context: Option<String>, // JSON
 }
 
 impl ConversationRow {
@@ -346,6 +352,11 @@ impl ConversationRow {
             version: c.version,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            bot_context: c
+                .bot_context
+                .as_ref()
+                .map(|context| encode_json("bot context", context))
+                .transpose()?,
         })
     }
 
@@ -366,6 +377,7 @@ impl ConversationRow {
             version: row.get(12)?,
             created_at: row.get(13)?,
             updated_at: row.get(14)?,
+            bot_context: row.get(15)?,
         })
     }
 
@@ -398,6 +410,11 @@ impl ConversationRow {
             assignee: self.assignee,
             bot_misses: self.bot_misses,
             bot_seq: self.bot_seq,
+            bot_context: self
+                .bot_context
+                .as_deref()
+                .map(|json| decode_json::<BotContext>("bot context", json))
+                .transpose()?,
             last_seq: self.last_seq,
             version: self.version,
             created_at: self.created_at,
@@ -417,6 +434,7 @@ struct MessageRow {
     created_at: i64,
     channel: String,
     delivery: String,
+    sentiment: Option<f32>,
 }
 
 impl MessageRow {
@@ -431,6 +449,7 @@ impl MessageRow {
             created_at: row.get(6)?,
             channel: row.get(7)?,
             delivery: row.get(8)?,
+            sentiment: row.get(9)?,
         })
     }
 
@@ -446,6 +465,7 @@ impl MessageRow {
             created_at: self.created_at,
             channel: parse_channel(&self.channel)?,
             delivery: decode_json("delivery state", &self.delivery)?,
+            sentiment: self.sentiment,
         })
     }
 }

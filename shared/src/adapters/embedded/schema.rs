@@ -84,6 +84,11 @@ const MIGRATIONS: &[&str] = &[
         created_at    INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: the bot's multi-turn context on conversations, sentiment on messages.
+    r#"
+    ALTER TABLE conversations ADD COLUMN bot_context TEXT; -- JSON
+    ALTER TABLE messages ADD COLUMN sentiment REAL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -30,6 +30,7 @@ fn new_message(platform_id: &str, conversation: &Conversation) -> NewMessage {
         agent_id: None,
         text: "你好".into(),
         created_at: 2,
+        sentiment: None,
     }
 }
 

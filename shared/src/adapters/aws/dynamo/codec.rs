@@ -3,8 +3,8 @@
 use super::Item;
 use super::keys;
 use crate::domain::{
-    Author, Channel, Conversation, ConversationId, ConversationState, Customer, DeliveryState,
-    Escalation, Message, MessageId,
+    Author, BotContext, Channel, Conversation, ConversationId, ConversationState, Customer,
+    DeliveryState, Escalation, Message, MessageId,
 };
 use crate::{Error, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -71,7 +71,7 @@ fn channel(item: &Item) -> Result<Channel> {
 /// `None` means "absent" (removed on save), which keeps `gsi1` sparse.
 pub(super) fn conversation_state(
     conversation: &Conversation,
-) -> Vec<(&'static str, Option<AttributeValue>)> {
+) -> Result<Vec<(&'static str, Option<AttributeValue>)>> {
     let escalation = conversation.escalation.as_ref();
     let queue_keys = match (conversation.state, escalation, conversation.waiting_since) {
         (ConversationState::Waiting, Some(escalation), Some(since)) => Some((
@@ -81,7 +81,12 @@ pub(super) fn conversation_state(
         _ => None,
     };
     let (gsi1pk, gsi1sk) = queue_keys.unzip();
-    vec![
+    let bot_context = conversation
+        .bot_context
+        .as_ref()
+        .map(bot_context_value)
+        .transpose()?;
+    Ok(vec![
         ("customer", Some(customer(&conversation.customer))),
         ("state", Some(s(conversation.state.as_str()))),
         ("escalation", escalation.map(escalation_value)),
@@ -89,15 +94,16 @@ pub(super) fn conversation_state(
         ("assignee", conversation.assignee.clone().map(s)),
         ("bot_misses", Some(n(conversation.bot_misses))),
         ("bot_seq", Some(n(conversation.bot_seq))),
+        ("bot_context", bot_context),
         ("updated_at", Some(n(conversation.updated_at))),
         (keys::GSI1PK, gsi1pk),
         (keys::GSI1SK, gsi1sk),
-    ]
+    ])
 }
 
 /// The whole item of a new conversation.
-pub(super) fn conversation_item(conversation: &Conversation) -> Item {
-    let mut item: Item = conversation_state(conversation)
+pub(super) fn conversation_item(conversation: &Conversation) -> Result<Item> {
+    let mut item: Item = conversation_state(conversation)?
         .into_iter()
         .filter_map(|(name, value)| Some((name.to_owned(), value?)))
         .collect();
@@ -113,7 +119,7 @@ pub(super) fn conversation_item(conversation: &Conversation) -> Item {
         ("version".to_owned(), n(conversation.version)),
         ("created_at".to_owned(), n(conversation.created_at)),
     ]);
-    item
+    Ok(item)
 }
 
 pub(super) fn conversation(item: &Item) -> Result<Conversation> {
@@ -141,6 +147,12 @@ pub(super) fn conversation(item: &Item) -> Result<Conversation> {
         assignee: opt_string(item, "assignee")?,
         bot_misses: number(item, "bot_misses")?,
         bot_seq: number(item, "bot_seq")?,
+        bot_context: opt_string(item, "bot_context")?
+            .map(|json| {
+                serde_json::from_str::<BotContext>(&json)
+                    .map_err(|e| Error::Corrupt(format!("stored bot context: {e}")))
+            })
+            .transpose()?,
         last_seq: number(item, "last_seq")?,
         version: number(item, "version")?,
         created_at: number(item, "created_at")?,
@@ -157,6 +169,13 @@ fn customer(customer: &Customer) -> AttributeValue {
         map.insert("verified_id".to_owned(), s(verified_id));
     }
     AttributeValue::M(map)
+}
+
+/// The bot's context as a JSON string: new variants need no attribute changes.
+fn bot_context_value(context: &BotContext) -> Result<AttributeValue> {
+    serde_json::to_string(context)
+        .map(s)
+        .map_err(|e| Error::backend("encoding a bot context", e))
 }
 
 fn escalation_value(escalation: &Escalation) -> AttributeValue {
@@ -215,6 +234,9 @@ pub(super) fn message_item(message: &Message) -> Item {
     if let Some(reason) = delivery_reason {
         item.insert("delivery_reason".to_owned(), reason);
     }
+    if let Some(sentiment) = message.sentiment {
+        item.insert("sentiment".to_owned(), n(sentiment));
+    }
     item
 }
 
@@ -231,6 +253,7 @@ pub(super) fn message(item: &Item) -> Result<Message> {
         created_at: number(item, "created_at")?,
         channel: channel(item)?,
         delivery: delivery_state(item)?,
+        sentiment: opt_number(item, "sentiment")?,
     })
 }
 
@@ -285,7 +308,7 @@ mod tests {
     #[test]
     fn given_a_waiting_conversation_when_encoded_and_decoded_then_it_round_trips_with_queue_keys() {
         let original = waiting_conversation();
-        let item = conversation_item(&original);
+        let item = conversation_item(&original).expect("encodes");
         assert_eq!(conversation(&item).expect("decodes"), original);
         assert_eq!(item.get(keys::GSI1PK), Some(&s("QUEUE#returns")));
         assert!(item.contains_key(keys::GSI1SK));
@@ -297,14 +320,18 @@ mod tests {
         claimed
             .claim("alice", 3_000)
             .expect("a waiting conversation is claimable");
-        let state = conversation_state(&claimed);
+        let state = conversation_state(&claimed).expect("encodes");
         let gsi: Vec<_> = state
             .iter()
             .filter(|(name, _)| name.starts_with("gsi1"))
             .collect();
         assert_eq!(gsi.len(), 2);
         assert!(gsi.iter().all(|(_, value)| value.is_none()));
-        assert!(!conversation_item(&claimed).contains_key(keys::GSI1PK));
+        assert!(
+            !conversation_item(&claimed)
+                .expect("encodes")
+                .contains_key(keys::GSI1PK)
+        );
     }
 
     #[test]
@@ -320,6 +347,7 @@ mod tests {
             created_at: 5_000,
             channel: Channel::Sms,
             delivery: DeliveryState::Failed("carrier rejected".into()),
+            sentiment: Some(-0.25),
         };
         assert_eq!(
             message(&message_item(&original)).expect("decodes"),
@@ -328,8 +356,29 @@ mod tests {
     }
 
     #[test]
+    fn given_a_bot_context_when_encoded_and_decoded_then_it_round_trips_as_a_string() {
+        let mut original = waiting_conversation();
+        original.bot_context = Some(BotContext::Clarify {
+            options: vec!["faq-1".into(), "faq-2".into()],
+        });
+        let item = conversation_item(&original).expect("encodes");
+        assert!(matches!(
+            item.get("bot_context"),
+            Some(AttributeValue::S(_))
+        ));
+        assert_eq!(conversation(&item).expect("decodes"), original);
+    }
+
+    #[test]
+    fn given_no_bot_context_when_encoded_then_save_removes_the_attribute() {
+        let state = conversation_state(&waiting_conversation()).expect("encodes");
+        let bot_context = state.iter().find(|(name, _)| *name == "bot_context");
+        assert_eq!(bot_context, Some(&("bot_context", None)));
+    }
+
+    #[test]
     fn given_an_item_with_a_wrong_type_when_decoded_then_it_is_corrupt() {
-        let mut item = conversation_item(&waiting_conversation());
+        let mut item = conversation_item(&waiting_conversation()).expect("encodes");
         item.insert("version".into(), s("four"));
         assert!(matches!(conversation(&item), Err(Error::Corrupt(_))));
     }

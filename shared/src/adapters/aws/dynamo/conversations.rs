@@ -104,7 +104,7 @@ impl ConversationStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(codec::conversation_item(conversation)))
+            .set_item(Some(codec::conversation_item(conversation)?))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -134,7 +134,7 @@ impl ConversationStore for DynamoStore {
 
     async fn save(&self, conversation: &mut Conversation) -> Result<()> {
         let mut update = Update::default();
-        for (name, value) in codec::conversation_state(conversation) {
+        for (name, value) in codec::conversation_state(conversation)? {
             update.set_or_remove(name, value);
         }
         update.set_or_remove("version", Some(n(conversation.version + 1)));
@@ -192,6 +192,7 @@ impl ConversationStore for DynamoStore {
                 created_at: message.created_at,
                 channel: codec::conversation_channel(&meta)?,
                 delivery: DeliveryState::Pending,
+                sentiment: message.sentiment,
             };
             if self.try_append(&stored, last_seq).await? {
                 return Ok((stored, true));
