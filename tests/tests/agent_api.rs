@@ -152,6 +152,7 @@ impl App {
                     agent_id: None,
                     text: "我要退货".into(),
                     created_at: now_millis(),
+                    sentiment: None,
                 },
             )
             .await
