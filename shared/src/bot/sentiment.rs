@@ -108,7 +108,8 @@ pub fn score(text: &str) -> f32 {
     let tokens = tokenize(text, &lexicon.emoticons);
     let units = match_cues(&tokens, &lexicon.sentiment, lexicon.max_pieces);
     let raw = Tally::default().run(&units);
-    (raw / SCALE).tanh().clamp(-1.0, 1.0)
+    // `+ 0.0` turns the −0.0 of an empty sum into 0.0.
+    (raw / SCALE).tanh().clamp(-1.0, 1.0) + 0.0
 }
 
 /// Whether `text` announces or asks about a complaint: "我要投诉", "给差评", "打12315",
@@ -706,6 +707,9 @@ mod tests {
             ("不好意思，差不多几天能到", Neutral),
             ("补差价怎么操作", Neutral),
             ("ＴＨＸ 👍", StrongPositive),
+            ("不要骗我", Negative),
+            ("客服态度恶劣", StrongNegative),
+            ("好几天了还没发货", Neutral),
         ];
         let wrong = misjudged(&cases);
         assert!(wrong.is_empty(), "{wrong:#?}");
@@ -738,6 +742,8 @@ mod tests {
             ("how do I return the shoes", Neutral),
             ("no problem, thanks 🙂", StrongPositive),
             ("It's not that I'm unhappy, I'm just not happy", Negative),
+            ("your agent was rude", StrongNegative),
+            ("Hi, do you ship to Canada?", Neutral),
         ];
         let wrong = misjudged(&cases);
         assert!(wrong.is_empty(), "{wrong:#?}");
@@ -791,6 +797,7 @@ mod tests {
             assert!((-1.0..=1.0).contains(&s), "{text:.20}: {s}");
         }
         assert_eq!(score(""), 0.0);
+        assert!(score("").is_sign_positive(), "no −0.0 in stored scores");
         assert!(score(&long) < -0.9);
     }
 
