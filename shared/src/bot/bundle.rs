@@ -6,6 +6,7 @@
 //! magic "KEFU-FAQ" (8 bytes) | format u16 | analyzer u16
 //! entries: u32 length, JSON array of FaqEntry
 //! files:   u32 count, then per file: u16 name length, UTF-8 name, u64 length, bytes
+//! model:   u64 length, the trained classifier and its calibration (format 2 on)
 //! ```
 //!
 //! Lengths are checked against what is left, so a truncated or foreign blob is reported as
@@ -17,7 +18,7 @@ use crate::{Error, Result};
 const MAGIC: &[u8; 8] = b"KEFU-FAQ";
 
 /// Version of the layout above.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 
 /// A decoded bundle, borrowing from the blob.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub(crate) struct Bundle<'a> {
     pub entries_json: &'a [u8],
     /// Index files: name and content.
     pub files: Vec<(&'a str, &'a [u8])>,
+    /// The trained model.
+    pub model: &'a [u8],
 }
 
 /// Writes a bundle.
@@ -35,10 +38,12 @@ pub(crate) fn encode(
     analyzer_version: u16,
     entries_json: &[u8],
     files: &[(String, Vec<u8>)],
+    model: &[u8],
 ) -> Result<Vec<u8>> {
     let too_big = |what: &str| Error::Invalid(format!("FAQ bundle: {what} too large"));
-    let size = 16
+    let size = 24
         + entries_json.len()
+        + model.len()
         + files
             .iter()
             .map(|(name, bytes)| 10 + name.len() + bytes.len())
@@ -59,6 +64,8 @@ pub(crate) fn encode(
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
     }
+    out.extend_from_slice(&(model.len() as u64).to_le_bytes());
+    out.extend_from_slice(model);
     Ok(out)
 }
 
@@ -69,7 +76,8 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Bundle<'_>> {
         return Err(Error::Corrupt("not a FAQ index bundle".into()));
     }
     let format = reader.u16()?;
-    if format != FORMAT_VERSION {
+    // Format 1 had no model: such a bundle is read, and rebuilt by its loader.
+    if format != FORMAT_VERSION && format != 1 {
         return Err(Error::Corrupt(format!(
             "FAQ bundle format {format} is not supported (expected {FORMAT_VERSION})"
         )));
@@ -87,6 +95,13 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Bundle<'_>> {
             .map_err(|_| Error::Corrupt("FAQ bundle: file too large".into()))?;
         files.push((name, reader.take(len)?));
     }
+    let model = if format == 1 {
+        &[][..]
+    } else {
+        let model_len = usize::try_from(reader.u64()?)
+            .map_err(|_| Error::Corrupt("FAQ bundle: model too large".into()))?;
+        reader.take(model_len)?
+    };
     if !reader.rest.is_empty() {
         return Err(Error::Corrupt("FAQ bundle: trailing bytes".into()));
     }
@@ -94,6 +109,7 @@ pub(crate) fn decode(blob: &[u8]) -> Result<Bundle<'_>> {
         analyzer_version,
         entries_json,
         files,
+        model,
     })
 }
 
@@ -139,7 +155,7 @@ mod tests {
             ("meta.json".to_owned(), b"{}".to_vec()),
             ("abc.idx".to_owned(), vec![0, 1, 2, 255]),
         ];
-        encode(7, br#"[{"id":"a"}]"#, &files).expect("encode")
+        encode(7, br#"[{"id":"a"}]"#, &files, b"weights").expect("encode")
     }
 
     #[test]
@@ -155,6 +171,7 @@ mod tests {
                 ("abc.idx", &[0u8, 1, 2, 255][..])
             ]
         );
+        assert_eq!(bundle.model, b"weights");
     }
 
     #[test]

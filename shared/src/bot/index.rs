@@ -6,13 +6,14 @@
 //! `/tmp` and a FAQ is small enough to live in memory.
 
 use crate::bot::bundle;
+use crate::bot::calibrate::Labelled;
 use crate::bot::faq::FaqEntry;
 use crate::bot::matcher::MatcherConfig;
+use crate::bot::model::FaqModel;
 use crate::bot::text;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::OnceLock;
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
 use tantivy::directory::{Directory, RamDirectory};
@@ -35,40 +36,11 @@ pub struct FaqIndex {
     /// `(entry, paraphrase)` columns per segment, in segment order.
     columns: Vec<(Column<u64>, Column<u64>)>,
     paraphrases: u64,
-    /// Analysed paraphrases per entry, computed on first use so loading stays fast.
-    profiles: Vec<OnceLock<EntryProfile>>,
+    /// The classifier and its calibration.
+    pub(crate) model: FaqModel,
+    /// Normalised paraphrase → entry, for paraphrases belonging to one entry only.
+    pub(crate) exact: HashMap<String, usize>,
     pub(crate) config: MatcherConfig,
-}
-
-/// An entry's paraphrases as terms, for scoring.
-#[derive(Debug)]
-pub(crate) struct EntryProfile {
-    /// The distinct terms of each paraphrase, in [`FaqEntry::paraphrases`] order.
-    pub paraphrases: Vec<Vec<String>>,
-    /// In how many of the entry's paraphrases each term occurs.
-    pub counts: HashMap<String, u32>,
-}
-
-impl EntryProfile {
-    fn of(entry: &FaqEntry) -> Self {
-        let paraphrases: Vec<Vec<String>> = entry
-            .paraphrases()
-            .map(|p| {
-                let mut terms = text::terms(p);
-                terms.sort_unstable();
-                terms.dedup();
-                terms
-            })
-            .collect();
-        let mut counts = HashMap::new();
-        for term in paraphrases.iter().flatten() {
-            *counts.entry(term.clone()).or_insert(0) += 1;
-        }
-        Self {
-            paraphrases,
-            counts,
-        }
-    }
 }
 
 impl std::fmt::Debug for FaqIndex {
@@ -115,7 +87,7 @@ fn tantivy_error(context: &str) -> impl FnOnce(tantivy::TantivyError) -> Error +
 
 /// A paraphrase found by the index.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Hit {
+pub struct Hit {
     /// Position of the entry in [`FaqIndex::entries`].
     pub entry: usize,
     /// Position of the paraphrase in [`FaqEntry::paraphrases`].
@@ -128,6 +100,14 @@ impl FaqIndex {
     /// Builds an index over `entries` (expected valid, as [`crate::bot::faq::parse_source`]
     /// returns them).
     pub fn build(entries: &[FaqEntry]) -> Result<FaqIndex> {
+        Self::build_with(entries, None)
+    }
+
+    /// Builds an index whose "don't know" threshold is calibrated on `validation`
+    /// (labelled questions, never the test set) instead of cross-validation on the
+    /// paraphrases.
+    pub fn build_with(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Result<FaqIndex> {
+        let model = FaqModel::build(entries, validation);
         let dir = tempfile::tempdir()
             .map_err(|e| Error::backend("creating a directory for the FAQ index", e))?;
         let files = write_index(dir.path(), entries)?;
@@ -135,7 +115,7 @@ impl FaqIndex {
             .iter()
             .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
             .collect();
-        Self::open(entries.to_vec(), &files)
+        Self::open(entries.to_vec(), &files, model)
     }
 
     /// The whole index as one self-contained blob: header, entries, index files.
@@ -150,16 +130,19 @@ impl FaqIndex {
                 .map_err(|e| Error::backend(format!("reading index file {name}"), e))?;
             files.push((name.clone(), bytes));
         }
-        bundle::encode(text::ANALYZER_VERSION, &entries_json, &files)
+        let mut model = Vec::new();
+        self.model.write(&mut model);
+        bundle::encode(text::ANALYZER_VERSION, &entries_json, &files, &model)
     }
 
     /// Loads a blob written by [`FaqIndex::to_bundle`], entirely in memory. A bundle whose
-    /// text analysis is older than this build's is rebuilt from its entries.
+    /// text analysis differs from this build's, or that has no model, is rebuilt from its
+    /// entries.
     pub fn from_bundle(blob: &[u8]) -> Result<FaqIndex> {
         let bundle = bundle::decode(blob)?;
         let entries: Vec<FaqEntry> = serde_json::from_slice(bundle.entries_json)
             .map_err(|e| Error::Corrupt(format!("FAQ bundle entries: {e}")))?;
-        if bundle.analyzer_version != text::ANALYZER_VERSION {
+        if bundle.analyzer_version != text::ANALYZER_VERSION || bundle.model.is_empty() {
             tracing::warn!(
                 bundle = bundle.analyzer_version,
                 current = text::ANALYZER_VERSION,
@@ -167,10 +150,11 @@ impl FaqIndex {
             );
             return Self::build(&entries);
         }
-        Self::open(entries, &bundle.files)
+        let model = FaqModel::read(bundle.model, entries.len())?;
+        Self::open(entries, &bundle.files, model)
     }
 
-    fn open(entries: Vec<FaqEntry>, files: &[(&str, &[u8])]) -> Result<FaqIndex> {
+    fn open(entries: Vec<FaqEntry>, files: &[(&str, &[u8])], model: FaqModel) -> Result<FaqIndex> {
         let directory = RamDirectory::create();
         for (name, bytes) in files {
             directory
@@ -195,17 +179,24 @@ impl FaqIndex {
             columns.push((column("entry")?, column("paraphrase")?));
         }
         let paraphrases = searcher.num_docs();
+        let exact = exact_paraphrases(&entries);
         Ok(FaqIndex {
+            model,
+            exact,
             directory,
             files: files.iter().map(|(name, _)| (*name).to_owned()).collect(),
             searcher,
             fields,
             columns,
             paraphrases,
-            profiles: (0..entries.len()).map(|_| OnceLock::new()).collect(),
             config: MatcherConfig::default(),
             entries,
         })
+    }
+
+    /// The "don't know" threshold calibrated when the index was built.
+    pub fn calibrated_threshold(&self) -> f32 {
+        self.model.calibration.threshold
     }
 
     /// The entries, in source order.
@@ -234,22 +225,17 @@ impl FaqIndex {
         &self.config
     }
 
-    /// The analysed paraphrases of the entry at `entry`.
-    pub(crate) fn profile(&self, entry: usize) -> Option<&EntryProfile> {
-        let slot = self.profiles.get(entry)?;
-        Some(slot.get_or_init(|| EntryProfile::of(&self.entries[entry])))
-    }
-
     /// In how many paraphrases `term` (an analysed term) occurs.
-    pub(crate) fn doc_freq(&self, term: &str) -> u64 {
+    pub fn doc_freq(&self, term: &str) -> u64 {
         let term = Term::from_field_text(self.fields.text, term);
         // The reader is in memory: a failure here means a broken index, which found no hits
         // either, so "unseen" is the honest answer.
         self.searcher.doc_freq(&term).unwrap_or(0)
     }
 
-    /// The paraphrases sharing terms with `terms`, best BM25 first, at most `limit`.
-    pub(crate) fn search(&self, terms: &[String], limit: usize) -> Result<Vec<Hit>> {
+    /// The paraphrases sharing analysed terms ([`text::terms`]) with `terms`, best BM25
+    /// first, at most `limit`: keyword search for ops tools and the console.
+    pub fn search(&self, terms: &[String], limit: usize) -> Result<Vec<Hit>> {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
@@ -287,6 +273,32 @@ impl FaqIndex {
         }
         Ok(hits)
     }
+}
+
+/// Normalised paraphrases that belong to exactly one entry: a customer typing one of them
+/// gets that entry, whatever the classifier thinks.
+fn exact_paraphrases(entries: &[FaqEntry]) -> HashMap<String, usize> {
+    let mut exact: HashMap<String, usize> = HashMap::new();
+    let mut shared = Vec::new();
+    for (pos, entry) in entries.iter().enumerate() {
+        for paraphrase in entry.paraphrases() {
+            let key = text::normalize(paraphrase);
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(&other) = exact.get(&key)
+                && other != pos
+            {
+                shared.push(key);
+                continue;
+            }
+            exact.insert(key, pos);
+        }
+    }
+    for key in shared {
+        exact.remove(&key);
+    }
+    exact
 }
 
 /// Builds the tantivy index in `dir` and returns its files (lock files excluded), by name.

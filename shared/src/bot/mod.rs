@@ -9,20 +9,22 @@
 //! - [`handler`]: the inbound-queue consumer that puts these together.
 
 mod bundle;
-#[cfg(test)]
-mod eval;
+pub mod calibrate;
+mod classifier;
+pub mod eval;
 pub mod faq;
+mod features;
 pub mod handler;
 pub mod index;
 pub mod intent;
 pub mod library;
 pub mod matcher;
-pub mod policy;
-pub mod sentiment;
+mod model;
 pub mod text;
 
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
 pub use index::FaqIndex;
 pub use intent::wants_human;
 pub use library::{FaqLibrary, Published, publish};
-pub use matcher::{Decision, Match, MatcherConfig};
+pub use calibrate::Labelled;
+pub use matcher::{Decision, Match, MatcherConfig, resolve_pick};

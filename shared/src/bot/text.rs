@@ -1,7 +1,8 @@
 //! Text analysis shared by indexing and querying, so both see the same terms.
 //!
-//! 1. [`normalize`]: full-width forms folded to half-width, lowercase, and everything that
-//!    is not a letter or digit (punctuation, emoji, symbols) becomes a word break.
+//! 1. [`normalize`]: full-width forms folded to half-width, common traditional characters
+//!    to simplified (`t2s.txt`), lowercase, and everything that is not a letter or digit
+//!    (punctuation, emoji, symbols) becomes a word break.
 //! 2. Each maximal run of CJK characters is segmented with jieba (dictionary only, no HMM:
 //!    unknown words fall apart into characters), and some character bigrams are added (see
 //!    `segment_cjk`), so a query still meets a paraphrase when jieba cuts the two
@@ -9,11 +10,15 @@
 //! 3. Other runs are words (letters and digits); English words are stemmed.
 //! 4. A small stopword list for both languages drops words that carry no topic.
 //!
+//! [`synonym_group`] relates words of the shop's domain (`synonyms.txt`, editable by ops):
+//! the matcher adds a shared feature for each group, so 快递 meets 物流 without the two
+//! becoming one word.
+//!
 //! The analysis is registered in tantivy as [`TOKENIZER`]. Changing what it produces must
 //! bump [`ANALYZER_VERSION`]: bundles built by another version are rebuilt at load.
 
 use jieba_rs::Jieba;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use tantivy::tokenizer::{
     Language, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer, TokenizerManager,
@@ -23,7 +28,7 @@ use tantivy::tokenizer::{
 pub const TOKENIZER: &str = "kefu";
 
 /// Version of the analysis; stored in every bundle.
-pub const ANALYZER_VERSION: u16 = 1;
+pub const ANALYZER_VERSION: u16 = 2;
 
 /// Words longer than this are noise (pasted URLs, keyboard mashing) and are dropped.
 const MAX_WORD_CHARS: usize = 40;
@@ -150,6 +155,58 @@ const STOPWORDS: &[&str] = &[
 static STOPWORD_SET: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| STOPWORDS.iter().copied().collect());
 
+/// Traditional → simplified pairs, two characters each, whitespace separated.
+const T2S: &str = include_str!("t2s.txt");
+
+/// Synonym groups of the shop's domain, one group per line.
+const SYNONYMS: &str = include_str!("synonyms.txt");
+
+static T2S_MAP: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
+    T2S.lines()
+        .filter(|line| !line.starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .filter_map(|pair| {
+            let mut chars = pair.chars();
+            match (chars.next(), chars.next(), chars.next()) {
+                (Some(from), Some(to), None) if from != to => Some((from, to)),
+                _ => None,
+            }
+        })
+        .collect()
+});
+
+/// Analysed term → group number. A word in several groups keeps its first.
+static SYNONYM_MAP: LazyLock<HashMap<String, u32>> = LazyLock::new(|| parse_synonyms(SYNONYMS));
+
+/// Reads synonym groups: one per line, words separated by whitespace, `#` lines are notes.
+/// Each word is keyed by its analysed form, so "Shipping" and "shipped" meet "ship".
+fn parse_synonyms(source: &str) -> HashMap<String, u32> {
+    let mut map = HashMap::new();
+    let groups = source
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    for (group, line) in groups.enumerate() {
+        for word in line.split_whitespace() {
+            let key = if word.chars().any(is_cjk) {
+                normalize(word)
+            } else {
+                match terms(word).into_iter().next() {
+                    Some(stem) => stem,
+                    None => continue,
+                }
+            };
+            map.entry(key).or_insert(group as u32);
+        }
+    }
+    map
+}
+
+/// The synonym group of an analysed term (as [`terms`] returns it), if it has one.
+pub fn synonym_group(term: &str) -> Option<u32> {
+    SYNONYM_MAP.get(term).copied()
+}
+
 /// Builds the jieba dictionary now rather than on the first message (call at cold start).
 pub fn warm_up() {
     LazyLock::force(&JIEBA);
@@ -160,7 +217,7 @@ pub fn warm_up() {
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_break = false;
-    for c in text.chars().map(fold_width) {
+    for c in text.chars().map(fold_width).map(simplify) {
         if c.is_alphanumeric() {
             if pending_break && !out.is_empty() {
                 out.push(' ');
@@ -180,6 +237,15 @@ fn fold_width(c: char) -> char {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
         '\u{3000}' => ' ',
         _ => c,
+    }
+}
+
+/// A traditional Chinese character to its simplified form, when it is a common one.
+fn simplify(c: char) -> char {
+    if is_cjk(c) {
+        T2S_MAP.get(&c).copied().unwrap_or(c)
+    } else {
+        c
     }
 }
 
@@ -354,6 +420,35 @@ mod tests {
         assert_eq!(normalize("  退货，怎么办？？😀 OK!  "), "退货 怎么办 ok");
         assert_eq!(normalize("Hello,\u{3000}World"), "hello world");
         assert_eq!(normalize("🙂🙂"), "");
+    }
+
+    #[test]
+    fn given_traditional_chinese_when_normalized_then_it_reads_as_simplified() {
+        assert_eq!(normalize("這個訂單還沒發貨"), "这个订单还没发货");
+        assert_eq!(terms("運費怎麼算"), terms("运费怎么算"));
+        // Characters without a simplified form are left alone.
+        assert_eq!(normalize("退款"), "退款");
+    }
+
+    #[test]
+    fn given_synonym_table_when_looked_up_then_related_words_share_a_group() {
+        let courier = synonym_group("快递").expect("快递 has a group");
+        assert_eq!(synonym_group("物流"), Some(courier));
+        assert_eq!(synonym_group("包裹"), Some(courier));
+        let stem = terms("shipping").remove(0);
+        assert_eq!(synonym_group(&stem), Some(courier));
+        assert_eq!(synonym_group("发票"), synonym_group("开票"));
+        assert_ne!(synonym_group("发票"), Some(courier));
+        assert_eq!(synonym_group("天气"), None);
+    }
+
+    #[test]
+    fn given_ops_synonym_source_when_parsed_then_notes_and_blanks_are_skipped() {
+        let map = parse_synonyms("# note\n\n售后 维修\nRefunds refund\n");
+        assert_eq!(map.get("售后"), Some(&0));
+        assert_eq!(map.get("维修"), Some(&0));
+        assert_eq!(map.get("refund"), Some(&1));
+        assert_eq!(map.len(), 3);
     }
 
     #[test]

@@ -1,0 +1,277 @@
+//! The "don't know" threshold and the softmax temperature, chosen without test queries.
+//!
+//! By default by K-fold cross-validation on the FAQ's own paraphrases: each fold holds out
+//! some paraphrases of the remaining entries (in-scope questions in new words) and every
+//! paraphrase of a few whole entries (questions the FAQ cannot answer), trains on the rest
+//! and records what the model says. When ops provide a labelled validation file, that is
+//! used instead. The temperature minimises the held-out negative log-likelihood; the
+//! threshold is the lowest confidence at which answering stays within
+//! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered.
+
+use crate::bot::classifier::{Classifier, Scores, TrainConfig, XorShift};
+use crate::bot::features::SparseVec;
+use serde::Deserialize;
+
+/// Share of all questions the bot may answer wrongly at the calibrated threshold (a wrong
+/// answer costs more than a handoff). Below the 10% ops measure against, for margin.
+pub const WRONG_ANSWER_BUDGET: f32 = 0.08;
+
+/// Share of questions assumed to be outside the FAQ when calibrating on paraphrases.
+const OUT_OF_SCOPE_PRIOR: f32 = 0.2;
+
+/// Folds of the cross-validation.
+const FOLDS: usize = 5;
+
+/// Temperatures tried (geometric grid).
+const TEMPERATURES: [f32; 12] = [
+    0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0,
+];
+
+/// A labelled question: the format of `queries.jsonl` and `val.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Labelled {
+    /// The customer's message.
+    pub text: String,
+    /// Id of the entry that answers it; `None` when no entry does.
+    pub expected: Option<String>,
+}
+
+/// The outcome of calibration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// Softmax temperature for the classifier's scores.
+    pub temperature: f32,
+    /// Answer when the calibrated confidence reaches this.
+    pub threshold: f32,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            threshold: 0.5,
+        }
+    }
+}
+
+/// What the model said about one held-out question.
+pub(crate) struct Observation {
+    /// The expected class, `None` when out of scope.
+    pub expected: Option<u32>,
+    /// Raw scores of the touched classes.
+    pub scores: Vec<(u32, f32)>,
+    /// Classes the softmax runs over.
+    pub classes: u32,
+}
+
+impl Observation {
+    /// Records `scores` for a question expecting `expected`.
+    pub fn new(scores: &Scores, classes: u32, expected: Option<u32>) -> Self {
+        Self {
+            expected,
+            scores: scores
+                .touched()
+                .iter()
+                .map(|&c| (c, scores.get(c)))
+                .collect(),
+            classes,
+        }
+    }
+
+    /// Best class, its probability at `temperature`, and the expected class's probability.
+    fn at(&self, temperature: f32) -> (Option<u32>, f32, f32) {
+        let untouched = self.classes as usize - self.scores.len();
+        let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
+        let mut best: Option<(u32, f32)> = None;
+        for &(c, s) in &self.scores {
+            max = max.max(s);
+            if best.is_none_or(|(bc, bs)| s > bs || (s == bs && c < bc)) {
+                best = Some((c, s));
+            }
+        }
+        let scaled = |s: f32| ((s - max) / temperature).exp();
+        let total = untouched as f32 * scaled(0.0)
+            + self.scores.iter().map(|&(_, s)| scaled(s)).sum::<f32>();
+        let p_best = best.map_or(0.0, |(_, s)| scaled(s) / total);
+        let p_expected = self.expected.map_or(0.0, |e| {
+            let s = self
+                .scores
+                .iter()
+                .find(|(c, _)| *c == e)
+                .map_or(0.0, |(_, s)| *s);
+            scaled(s) / total
+        });
+        (best.map(|(c, _)| c), p_best, p_expected)
+    }
+}
+
+/// Cross-validates on `samples` (vector, entry) over `classes` entries.
+pub(crate) fn cross_validate(
+    samples: &[(SparseVec, u32)],
+    classes: usize,
+    features: usize,
+    config: &TrainConfig,
+) -> Calibration {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut entry_rank: Vec<usize> = (0..classes).collect();
+    rng.shuffle(&mut entry_rank);
+    let mut fold_of_entry = vec![usize::MAX; classes];
+    if classes >= FOLDS * 2 {
+        for (rank, &entry) in entry_rank.iter().enumerate() {
+            fold_of_entry[entry] = rank % FOLDS;
+        }
+    }
+    // Paraphrase folds within each entry, so every entry loses at most its share.
+    let mut per_entry: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, (_, class)) in samples.iter().enumerate() {
+        per_entry[*class as usize].push(i);
+    }
+    let mut fold_of_sample = vec![usize::MAX; samples.len()];
+    for members in &mut per_entry {
+        if members.len() < 2 {
+            continue;
+        }
+        rng.shuffle(members);
+        let offset = (rng.next() % FOLDS as u64) as usize;
+        for (k, &i) in members.iter().enumerate() {
+            fold_of_sample[i] = (k + offset) % FOLDS;
+        }
+    }
+    let mut observations = Vec::new();
+    let mut scores = Scores::default();
+    for fold in 0..FOLDS {
+        let (mut train, mut held) = (Vec::new(), Vec::new());
+        for (i, sample) in samples.iter().enumerate() {
+            let class = sample.1 as usize;
+            if fold_of_entry[class] == fold {
+                held.push((i, None));
+            } else if fold_of_sample[i] == fold {
+                held.push((i, Some(sample.1)));
+            } else {
+                train.push(sample.clone());
+            }
+        }
+        if train.is_empty() || held.is_empty() {
+            continue;
+        }
+        let model = Classifier::train(&train, features, classes, config);
+        for (i, expected) in held {
+            model.score(&samples[i].0, &mut scores);
+            observations.push(Observation::new(&scores, classes as u32, expected));
+        }
+    }
+    choose(&observations, Some(OUT_OF_SCOPE_PRIOR))
+}
+
+/// The temperature and threshold best for `observations`. With `oos_prior`, in-scope and
+/// out-of-scope questions are weighed as if they came in that proportion; without it, as
+/// they come.
+pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Calibration {
+    let in_scope: Vec<&Observation> = observations
+        .iter()
+        .filter(|o| o.expected.is_some())
+        .collect();
+    if in_scope.is_empty() {
+        return Calibration::default();
+    }
+    let temperature = TEMPERATURES
+        .iter()
+        .copied()
+        .min_by(|a, b| nll(&in_scope, *a).total_cmp(&nll(&in_scope, *b)))
+        .unwrap_or(1.0);
+    let threshold = threshold(observations, temperature, oos_prior);
+    Calibration {
+        temperature,
+        threshold,
+    }
+}
+
+fn nll(in_scope: &[&Observation], temperature: f32) -> f32 {
+    in_scope
+        .iter()
+        .map(|o| -(o.at(temperature).2.max(1e-6)).ln())
+        .sum::<f32>()
+}
+
+/// The lowest threshold keeping wrong answers within budget.
+fn threshold(observations: &[Observation], temperature: f32, oos_prior: Option<f32>) -> f32 {
+    let n_in = observations.iter().filter(|o| o.expected.is_some()).count() as f32;
+    let n_out = observations.len() as f32 - n_in;
+    // Weight of one wrong answer, as a share of all questions.
+    let (w_in, w_out) = match oos_prior {
+        Some(prior) if n_out > 0.0 => ((1.0 - prior) / n_in, prior / n_out),
+        Some(_) => (1.0 / n_in, 0.0),
+        None => {
+            let n = observations.len() as f32;
+            (1.0 / n, 1.0 / n)
+        }
+    };
+    let mut points: Vec<(f32, f32)> = observations
+        .iter()
+        .map(|o| {
+            let (best, confidence, _) = o.at(temperature);
+            let cost = match o.expected {
+                Some(e) if best == Some(e) => 0.0,
+                Some(_) => w_in,
+                None => w_out,
+            };
+            (confidence, cost)
+        })
+        .collect();
+    points.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut wrong = 0.0;
+    let mut threshold = 1.0f32;
+    let mut i = 0;
+    while i < points.len() {
+        // Questions with the same confidence are answered together.
+        let level = points[i].0;
+        let mut j = i;
+        while j < points.len() && points[j].0 == level {
+            wrong += points[j].1;
+            j += 1;
+        }
+        if wrong > WRONG_ANSWER_BUDGET {
+            break;
+        }
+        threshold = level;
+        i = j;
+    }
+    threshold.clamp(0.05, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation(expected: Option<u32>, scores: &[(u32, f32)]) -> Observation {
+        Observation {
+            expected,
+            scores: scores.to_vec(),
+            classes: 4,
+        }
+    }
+
+    #[test]
+    fn given_held_out_results_when_threshold_is_chosen_then_wrong_answers_stay_in_budget() {
+        // Ten questions: confident right answers, then wrong and out-of-scope ones lower.
+        let mut observations: Vec<Observation> =
+            (0..7).map(|_| observation(Some(0), &[(0, 6.0)])).collect();
+        observations.push(observation(Some(1), &[(0, 3.0), (1, 1.0)]));
+        observations.push(observation(None, &[(2, 2.0)]));
+        observations.push(observation(None, &[(3, 0.5)]));
+        let calibration = choose(&observations, None);
+        let confident = observations[0].at(calibration.temperature).1;
+        let wrong = observations[7].at(calibration.temperature).1;
+        // One wrong answer (10%) would exceed the budget: the threshold sits above it.
+        assert!(
+            calibration.threshold > wrong,
+            "{calibration:?} wrong at {wrong}"
+        );
+        assert!(calibration.threshold <= confident, "{calibration:?}");
+    }
+
+    #[test]
+    fn given_nothing_in_scope_when_chosen_then_defaults() {
+        assert_eq!(choose(&[], None), Calibration::default());
+    }
+}

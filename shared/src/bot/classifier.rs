@@ -1,0 +1,390 @@
+//! A sparse softmax (multinomial logistic) regression over TF-IDF features, trained at
+//! index build time on the paraphrases.
+//!
+//! A weight exists only for a (feature, entry) pair where the feature occurs in one of the
+//! entry's paraphrases; every other pair is zero. That keeps the model as small as the
+//! training data (a 10,000-entry FAQ stays a few megabytes) and a query touches only the
+//! entries sharing a feature with it. Entries sharing nothing score 0 and still take part
+//! in the softmax, so a message unlike every entry gets a low probability everywhere.
+//!
+//! Training is AdaGrad SGD with L2 decay, in a fixed pseudo-random order: the same
+//! paraphrases give the same model.
+
+use crate::bot::features::{SparseVec, read_array, read_u64};
+use crate::{Error, Result};
+
+/// How the classifier is trained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TrainConfig {
+    /// Passes over the data at most.
+    pub epochs: usize,
+    /// AdaGrad base learning rate.
+    pub learning_rate: f32,
+    /// L2 decay per update.
+    pub l2: f32,
+    /// Weight updates allowed in total; large FAQs get fewer epochs.
+    pub budget: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            learning_rate: 0.5,
+            l2: 1e-4,
+            budget: 400_000_000,
+        }
+    }
+}
+
+/// The trained weights, stored by feature.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Classifier {
+    classes: u32,
+    /// `offsets[f]..offsets[f + 1]` are feature `f`'s weights.
+    offsets: Vec<u32>,
+    /// The class of each weight.
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+}
+
+/// Scores of one message, reusable across messages.
+#[derive(Debug, Default)]
+pub(crate) struct Scores {
+    dense: Vec<f32>,
+    seen: Vec<bool>,
+    /// Classes with a nonzero contribution, in first-touch order.
+    touched: Vec<u32>,
+}
+
+impl Scores {
+    /// The raw score of `class`.
+    pub fn get(&self, class: u32) -> f32 {
+        self.dense.get(class as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The touched classes (the others scored 0).
+    pub fn touched(&self) -> &[u32] {
+        &self.touched
+    }
+
+    fn reset(&mut self, classes: usize) {
+        if self.dense.len() != classes {
+            self.dense = vec![0.0; classes];
+            self.seen = vec![false; classes];
+            self.touched.clear();
+        }
+        for &c in &self.touched {
+            self.dense[c as usize] = 0.0;
+            self.seen[c as usize] = false;
+        }
+        self.touched.clear();
+    }
+}
+
+/// A class and its probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Ranked {
+    /// The class (entry position).
+    pub class: u32,
+    /// Softmax probability at the temperature asked for.
+    pub probability: f32,
+}
+
+impl Classifier {
+    /// Trains on `samples` (vector, class) with `features` features and `classes` classes.
+    pub fn train(
+        samples: &[(SparseVec, u32)],
+        features: usize,
+        classes: usize,
+        config: &TrainConfig,
+    ) -> Self {
+        let mut model = Self::support(samples, features, classes);
+        if samples.is_empty() || classes == 0 {
+            return model;
+        }
+        let work: u64 = samples
+            .iter()
+            .map(|(x, _)| model.work(x) + classes as u64 / 8)
+            .sum::<u64>()
+            .max(1);
+        let epochs = (config.budget / work).clamp(2, config.epochs as u64) as usize;
+        let mut squares = vec![1e-6f32; model.weights.len()];
+        let mut order: Vec<usize> = (0..samples.len()).collect();
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        let mut scores = Scores::default();
+        for _ in 0..epochs {
+            rng.shuffle(&mut order);
+            for &i in &order {
+                let (x, y) = &samples[i];
+                model.step(x, *y, config, &mut scores, &mut squares);
+            }
+        }
+        model
+    }
+
+    /// The zero model with a weight slot for every (feature, class) pair seen in training.
+    fn support(samples: &[(SparseVec, u32)], features: usize, classes: usize) -> Self {
+        let mut pairs: Vec<(u32, u32)> = samples
+            .iter()
+            .flat_map(|(x, y)| x.iter().map(move |&(f, _)| (f, *y)))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut offsets = vec![0u32; features + 1];
+        for &(f, _) in &pairs {
+            offsets[f as usize + 1] += 1;
+        }
+        for f in 0..features {
+            offsets[f + 1] += offsets[f];
+        }
+        Self {
+            classes: classes as u32,
+            offsets,
+            weights: vec![0.0; pairs.len()],
+            targets: pairs.into_iter().map(|(_, c)| c).collect(),
+        }
+    }
+
+    fn work(&self, x: &SparseVec) -> u64 {
+        x.iter().map(|&(f, _)| self.range(f).len() as u64).sum()
+    }
+
+    fn range(&self, feature: u32) -> std::ops::Range<usize> {
+        let f = feature as usize;
+        match (self.offsets.get(f), self.offsets.get(f + 1)) {
+            (Some(&from), Some(&to)) => from as usize..to as usize,
+            _ => 0..0,
+        }
+    }
+
+    /// One SGD step on one sample.
+    fn step(
+        &mut self,
+        x: &SparseVec,
+        y: u32,
+        config: &TrainConfig,
+        scores: &mut Scores,
+        squares: &mut [f32],
+    ) {
+        self.score(x, scores);
+        let (max, total) = self.normaliser(scores, 1.0);
+        // From here on the scores hold probabilities.
+        for &c in &scores.touched {
+            let c = c as usize;
+            scores.dense[c] = (scores.dense[c] - max).exp() / total;
+        }
+        for &(f, value) in x {
+            for k in self.range(f) {
+                let class = self.targets[k];
+                let p = scores.get(class);
+                let target = if class == y { 1.0 } else { 0.0 };
+                let g = value * (p - target) + config.l2 * self.weights[k];
+                squares[k] += g * g;
+                self.weights[k] -= config.learning_rate * g / squares[k].sqrt();
+            }
+        }
+    }
+
+    /// Raw scores of `x` into `scores`.
+    pub fn score(&self, x: &SparseVec, scores: &mut Scores) {
+        scores.reset(self.classes as usize);
+        for &(f, value) in x {
+            for k in self.range(f) {
+                let class = self.targets[k];
+                let c = class as usize;
+                if !scores.seen[c] {
+                    scores.seen[c] = true;
+                    scores.touched.push(class);
+                }
+                scores.dense[c] += value * self.weights[k];
+            }
+        }
+    }
+
+    /// The softmax's maximum and denominator at `temperature` (scores divided by it).
+    fn normaliser(&self, scores: &Scores, temperature: f32) -> (f32, f32) {
+        let untouched = self.classes as usize - scores.touched.len();
+        let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
+        for &c in &scores.touched {
+            max = max.max(scores.get(c));
+        }
+        let max = max / temperature;
+        let mut total = untouched as f32 * (-max).exp();
+        for &c in &scores.touched {
+            total += (scores.get(c) / temperature - max).exp();
+        }
+        (max * temperature, total)
+    }
+
+    /// The `n` most probable classes at `temperature`, best first. Untouched classes are
+    /// never listed (they all share the same low probability).
+    pub fn top(&self, scores: &Scores, temperature: f32, n: usize) -> Vec<Ranked> {
+        let temperature = temperature.max(1e-3);
+        let (max, total) = self.normaliser(scores, temperature);
+        let mut best: Vec<u32> = scores.touched.clone();
+        best.sort_by(|a, b| {
+            scores
+                .get(*b)
+                .total_cmp(&scores.get(*a))
+                .then_with(|| a.cmp(b))
+        });
+        best.truncate(n);
+        best.into_iter()
+            .map(|class| Ranked {
+                class,
+                probability: ((scores.get(class) - max) / temperature).exp() / total,
+            })
+            .collect()
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> u32 {
+        self.classes
+    }
+
+    /// Appends the model to `out` (see [`Classifier::read`]).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&u64::from(self.classes).to_le_bytes());
+        out.extend_from_slice(&(self.offsets.len() as u64).to_le_bytes());
+        for v in &self.offsets {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
+        for v in &self.targets {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.weights {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Reads a model written by [`Classifier::write`], advancing `input`.
+    pub fn read(input: &mut &[u8]) -> Result<Self> {
+        let corrupt = |what: &str| Error::Corrupt(format!("FAQ model: {what}"));
+        let classes = u32::try_from(read_u64(input)?).map_err(|_| corrupt("class count"))?;
+        let n = usize::try_from(read_u64(input)?).map_err(|_| corrupt("offsets"))?;
+        let offsets = read_array(input, n, u32::from_le_bytes)?;
+        let nnz = usize::try_from(read_u64(input)?).map_err(|_| corrupt("weights"))?;
+        let targets = read_array(input, nnz, u32::from_le_bytes)?;
+        let weights = read_array(input, nnz, f32::from_le_bytes)?;
+        let consistent = offsets.first() == Some(&0)
+            && offsets.windows(2).all(|w| w[0] <= w[1])
+            && offsets.last().map(|&last| last as usize) == Some(nnz)
+            && targets.iter().all(|&c| c < classes);
+        if !consistent {
+            return Err(corrupt("inconsistent weights"));
+        }
+        Ok(Self {
+            classes,
+            offsets,
+            targets,
+            weights,
+        })
+    }
+}
+
+/// A small deterministic generator for shuffling.
+pub(crate) struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Fisher–Yates shuffle.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::features::Featurizer;
+
+    fn toy() -> (Featurizer, Classifier) {
+        let data = [
+            ("track my package", 0),
+            ("where is my parcel", 0),
+            ("when will my order arrive", 0),
+            ("cancel my order", 1),
+            ("I want to cancel", 1),
+            ("stop my order please", 1),
+            ("怎么退货", 2),
+            ("不想要了能退吗", 2),
+        ];
+        let featurizer = Featurizer::fit(data.iter().map(|(t, _)| *t));
+        let samples: Vec<(SparseVec, u32)> = data
+            .iter()
+            .map(|(t, c)| (featurizer.transform(t), *c))
+            .collect();
+        let model = Classifier::train(&samples, featurizer.len(), 3, &TrainConfig::default());
+        (featurizer, model)
+    }
+
+    fn best(featurizer: &Featurizer, model: &Classifier, text: &str) -> Option<Ranked> {
+        let mut scores = Scores::default();
+        model.score(&featurizer.transform(text), &mut scores);
+        model.top(&scores, 1.0, 3).first().copied()
+    }
+
+    #[test]
+    fn given_toy_paraphrases_when_trained_then_new_wordings_get_their_class() {
+        let (featurizer, model) = toy();
+        assert_eq!(
+            best(&featurizer, &model, "where is my package").map(|r| r.class),
+            Some(0)
+        );
+        assert_eq!(
+            best(&featurizer, &model, "please cancel it").map(|r| r.class),
+            Some(1)
+        );
+        assert_eq!(
+            best(&featurizer, &model, "能退货吗").map(|r| r.class),
+            Some(2)
+        );
+        let sure = best(&featurizer, &model, "track my package").expect("ranked");
+        assert!(sure.probability > 0.6, "{sure:?}");
+        assert!(best(&featurizer, &model, "今天天气").is_none());
+    }
+
+    #[test]
+    fn given_same_data_when_trained_twice_then_models_are_identical() {
+        assert_eq!(toy().1, toy().1);
+    }
+
+    #[test]
+    fn given_model_when_written_and_read_then_it_is_the_same() {
+        let (_, model) = toy();
+        let mut bytes = Vec::new();
+        model.write(&mut bytes);
+        let mut input = &bytes[..];
+        assert_eq!(Classifier::read(&mut input).expect("read"), model);
+        let mut cut = &bytes[..bytes.len() / 2];
+        assert!(Classifier::read(&mut cut).is_err());
+    }
+
+    #[test]
+    fn given_probabilities_when_temperature_rises_then_they_flatten() {
+        let (featurizer, model) = toy();
+        let mut scores = Scores::default();
+        model.score(&featurizer.transform("cancel my order"), &mut scores);
+        let sharp = model.top(&scores, 0.5, 1)[0].probability;
+        let flat = model.top(&scores, 4.0, 1)[0].probability;
+        assert!(sharp > flat, "{sharp} {flat}");
+        let sum: f32 = model
+            .top(&scores, 1.0, 10)
+            .iter()
+            .map(|r| r.probability)
+            .sum();
+        assert!(sum <= 1.0 + 1e-4);
+    }
+}

@@ -1,0 +1,298 @@
+//! Sparse TF-IDF features of a message, for the classifier.
+//!
+//! Each message yields feature strings of several kinds, so one wording meets another
+//! however it is cut:
+//!
+//! - `w`: the analysed terms of [`text::terms`] (jieba words and bigrams, English stems);
+//! - `s`: the synonym group of a term ([`text::synonym_group`]);
+//! - `c` / `b`: every CJK character and character bigram of a run (jieba may cut the
+//!   query and the paraphrase differently, or not know a word at all);
+//! - `g`: character 3–5-grams of each English word padded with `^`/`$` (typos,
+//!   inflections the stemmer misses, compounds);
+//! - `p`: pairs of consecutive words ("not working" is not "working").
+//!
+//! Feature strings are hashed to 64 bits (collisions are negligible at FAQ sizes); the
+//! vocabulary is the sorted hashes seen in the paraphrases, each with its IDF. Values are
+//! sublinear TF × IDF, L2-normalised.
+
+use crate::bot::text;
+use crate::{Error, Result};
+
+/// Longest word whose character n-grams are taken; longer ones are noise.
+const MAX_GRAM_WORD: usize = 24;
+
+/// A sparse vector: `(feature, value)` sorted by feature.
+pub(crate) type SparseVec = Vec<(u32, f32)>;
+
+/// The feature space learnt from the paraphrases.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Featurizer {
+    /// Feature hashes, sorted; a feature's number is its position.
+    hashes: Vec<u64>,
+    /// Inverse document frequency of each feature.
+    idf: Vec<f32>,
+    /// The IDF of a feature no paraphrase has.
+    unseen_idf: f32,
+}
+
+impl Featurizer {
+    /// Learns the vocabulary and IDF of `docs`.
+    pub fn fit<'a>(docs: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut df: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        let mut n = 0u32;
+        for doc in docs {
+            n += 1;
+            let mut hashes = raw_features(doc);
+            hashes.sort_unstable();
+            hashes.dedup();
+            for h in hashes {
+                *df.entry(h).or_insert(0) += 1;
+            }
+        }
+        let mut pairs: Vec<(u64, u32)> = df.into_iter().collect();
+        pairs.sort_unstable();
+        let n = n as f32;
+        Self {
+            unseen_idf: (1.0 + n).ln() + 1.0,
+            hashes: pairs.iter().map(|(h, _)| *h).collect(),
+            idf: pairs
+                .iter()
+                .map(|(_, d)| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0)
+                .collect(),
+        }
+    }
+
+    /// Number of features.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// The TF-IDF vector of `text` over the known features (unknown ones are dropped).
+    pub fn transform(&self, text: &str) -> SparseVec {
+        let mut hashes = raw_features(text);
+        hashes.sort_unstable();
+        let mut out: SparseVec = Vec::with_capacity(hashes.len());
+        let mut unseen = 0.0f32;
+        let mut i = 0;
+        while i < hashes.len() {
+            let h = hashes[i];
+            let mut tf = 0;
+            while i < hashes.len() && hashes[i] == h {
+                tf += 1;
+                i += 1;
+            }
+            if let Ok(feature) = self.hashes.binary_search(&h) {
+                let value = (1.0 + (tf as f32).ln()) * self.idf[feature];
+                out.push((feature as u32, value));
+            } else {
+                unseen += ((1.0 + (tf as f32).ln()) * self.unseen_idf).powi(2);
+            }
+        }
+        let norm = (out.iter().map(|(_, v)| v * v).sum::<f32>() + unseen).sqrt();
+        if norm > 0.0 {
+            for (_, v) in &mut out {
+                *v /= norm;
+            }
+        }
+        out
+    }
+
+    /// Appends the vocabulary to `out` (see [`Featurizer::read`]).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.unseen_idf.to_le_bytes());
+        out.extend_from_slice(&(self.hashes.len() as u64).to_le_bytes());
+        for h in &self.hashes {
+            out.extend_from_slice(&h.to_le_bytes());
+        }
+        for v in &self.idf {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Reads a vocabulary written by [`Featurizer::write`], advancing `input`.
+    pub fn read(input: &mut &[u8]) -> Result<Self> {
+        let unseen_idf = read_array(input, 1, f32::from_le_bytes)?[0];
+        let n = usize::try_from(read_u64(input)?)
+            .map_err(|_| Error::Corrupt("FAQ model: vocabulary too large".into()))?;
+        let hashes = read_array(input, n, u64::from_le_bytes)?;
+        if hashes.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Corrupt("FAQ model: vocabulary out of order".into()));
+        }
+        let idf = read_array(input, n, f32::from_le_bytes)?;
+        Ok(Self {
+            hashes,
+            idf,
+            unseen_idf,
+        })
+    }
+}
+
+/// Reads a little-endian u64, advancing `input`.
+pub(crate) fn read_u64(input: &mut &[u8]) -> Result<u64> {
+    Ok(read_array(input, 1, u64::from_le_bytes)?[0])
+}
+
+/// Reads `n` little-endian values of `N` bytes each, advancing `input`.
+pub(crate) fn read_array<T, const N: usize>(
+    input: &mut &[u8],
+    n: usize,
+    decode: fn([u8; N]) -> T,
+) -> Result<Vec<T>> {
+    let bytes = n
+        .checked_mul(N)
+        .filter(|&len| len <= input.len())
+        .ok_or_else(|| Error::Corrupt("FAQ model is truncated".into()))?;
+    let (head, tail) = input.split_at(bytes);
+    *input = tail;
+    Ok(head
+        .chunks_exact(N)
+        .map(|chunk| {
+            let mut array = [0u8; N];
+            array.copy_from_slice(chunk);
+            decode(array)
+        })
+        .collect())
+}
+
+/// FNV-1a over a kind tag and a string: stable across builds and platforms.
+fn hash(kind: u8, text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in std::iter::once(kind).chain(text.bytes()) {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The hashed feature strings of `text`, with repeats.
+fn raw_features(text: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for term in text::terms(text) {
+        if let Some(group) = text::synonym_group(&term) {
+            out.push(hash(b's', &group.to_string()));
+        }
+        out.push(hash(b'w', &term));
+    }
+    let normalized = text::normalize(text);
+    let mut previous: Option<&str> = None;
+    for word in normalized.split(' ').filter(|w| !w.is_empty()) {
+        let mut rest = word;
+        while let Some(first) = rest.chars().next() {
+            let cjk = text::is_cjk(first);
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| text::is_cjk(c) != cjk)
+                .map_or(rest.len(), |(i, _)| i);
+            let run = &rest[..end];
+            if cjk {
+                cjk_grams(run, &mut out);
+            } else {
+                word_grams(run, &mut out);
+                if let Some(previous) = previous {
+                    out.push(hash(b'p', &format!("{previous} {run}")));
+                }
+                previous = Some(run);
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+/// Every character and character bigram of a CJK run.
+fn cjk_grams(run: &str, out: &mut Vec<u64>) {
+    let ends: Vec<usize> = run.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+    let mut start = 0;
+    for (k, &end) in ends.iter().enumerate() {
+        out.push(hash(b'c', &run[start..end]));
+        if let Some(&next) = ends.get(k + 1) {
+            out.push(hash(b'b', &run[start..next]));
+        }
+        start = end;
+    }
+}
+
+/// Character 3–5-grams of `^word$`.
+fn word_grams(word: &str, out: &mut Vec<u64>) {
+    let chars: Vec<char> = std::iter::once('^')
+        .chain(word.chars())
+        .chain(std::iter::once('$'))
+        .collect();
+    if chars.len() > MAX_GRAM_WORD + 2 {
+        return;
+    }
+    let mut buf = String::new();
+    for n in 3..=5 {
+        for window in chars.windows(n) {
+            buf.clear();
+            buf.extend(window);
+            out.push(hash(b'g', &buf));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cosine(a: &SparseVec, b: &SparseVec) -> f32 {
+        let mut sum = 0.0;
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    sum += a[i].1 * b[j].1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        sum
+    }
+
+    #[test]
+    fn given_fitted_vocabulary_when_transformed_then_vectors_are_unit_and_sorted() {
+        let f = Featurizer::fit(["怎么退货", "track my package", "运费怎么算"]);
+        let v = f.transform("track my package please");
+        assert!(v.windows(2).all(|w| w[0].0 < w[1].0), "{v:?}");
+        let norm: f32 = v.iter().map(|(_, x)| x * x).sum();
+        assert!(norm < 1.0 && norm > 0.5, "{norm}: 'please' is unknown");
+        let known: f32 = f
+            .transform("track my package")
+            .iter()
+            .map(|(_, x)| x * x)
+            .sum();
+        assert!((known - 1.0).abs() < 1e-4, "{known}");
+        assert!(f.transform("完全无关").is_empty() || f.transform("完全无关").len() < 3);
+        assert!(f.transform("").is_empty());
+    }
+
+    #[test]
+    fn given_typo_or_other_cut_when_transformed_then_it_stays_close() {
+        let f = Featurizer::fit(["track my package", "cancel my order", "能发顺丰吗", "退款"]);
+        let base = f.transform("track my package");
+        let typo = f.transform("trak my packge");
+        let other = f.transform("cancel my order");
+        assert!(cosine(&base, &typo) > cosine(&other, &typo), "typo");
+        // Another cut of the same Chinese words still shares most features.
+        let zh = f.transform("顺丰能发");
+        assert!(cosine(&zh, &f.transform("能发顺丰吗")) > 0.5);
+    }
+
+    #[test]
+    fn given_vocabulary_when_written_and_read_then_it_is_the_same() {
+        let f = Featurizer::fit(["怎么退货", "track my package"]);
+        let mut bytes = Vec::new();
+        f.write(&mut bytes);
+        let mut input = &bytes[..];
+        assert_eq!(Featurizer::read(&mut input).expect("read"), f);
+        assert!(input.is_empty());
+        let mut short = &bytes[..bytes.len() - 1];
+        assert!(matches!(
+            Featurizer::read(&mut short),
+            Err(Error::Corrupt(_))
+        ));
+    }
+}
