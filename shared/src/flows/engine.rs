@@ -157,10 +157,10 @@ impl Flows {
             SLOT_REASON => {
                 // A different order number with a request starts over; anything else is the
                 // reason, even if it mentions the parcel ("快递到了就坏了").
-                if let (Some(other), Some(id)) = (new_intent, &id) {
-                    if id != state.order_id() {
-                        return Some(self.start(other, text, customer).await);
-                    }
+                if let (Some(other), Some(id)) = (new_intent, &id)
+                    && id != state.order_id()
+                {
+                    return Some(self.start(other, text, customer).await);
                 }
                 match intent::clean_reason(text) {
                     Some(reason) => {
