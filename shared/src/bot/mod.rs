@@ -21,6 +21,7 @@ pub mod library;
 pub mod matcher;
 mod model;
 pub mod text;
+pub mod unanswered;
 
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
 pub use index::FaqIndex;
