@@ -1,0 +1,96 @@
+//! `kefu faq build <source> --out <dir>`: builds the index bundle without publishing it,
+//! named like a published version, to inspect, ship or upload by other means.
+
+use crate::Outcome;
+use crate::output;
+use crate::progress::Progress;
+use crate::source::Source;
+use anyhow::Context;
+use kefu::bot::FaqIndex;
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Arguments of `kefu faq build`.
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// The FAQ source: JSON Lines (.jsonl) or CSV with a header row (.csv).
+    pub source: PathBuf,
+    /// Directory the bundle is written into (created if missing), as `<dir>/<version>`.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Builds and writes the bundle; an invalid source prints its problems and writes nothing.
+pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
+    let progress = Progress::on_stderr();
+    let source = Source::read(&args.source, &progress)?;
+    let started = Instant::now();
+    let entries = match source.parse(&progress) {
+        Ok(entries) => entries,
+        Err(errors) => {
+            progress.finish();
+            output::problems(&mut io::stderr().lock(), &source.path, &errors)?;
+            return Ok(Outcome::Invalid);
+        }
+    };
+    progress.stage(format!("indexing {} entries", entries.len()));
+    let index = FaqIndex::build(&entries).context("building the FAQ index")?;
+    progress.stage("packing the bundle");
+    let bundle = index.to_bundle().context("packing the FAQ index")?;
+    let build_ms = started.elapsed().as_millis();
+    let version = version_name(chrono::Utc::now(), &bundle);
+    progress.stage("writing");
+    let path = write_atomically(&args.out, &version, &bundle)?;
+    progress.finish();
+
+    let mut out = io::stdout().lock();
+    writeln!(out, "version      {version}")?;
+    writeln!(out, "entries      {}", entries.len())?;
+    writeln!(out, "paraphrases  {}", index.paraphrase_count())?;
+    writeln!(
+        out,
+        "size         {} bytes ({})",
+        bundle.len(),
+        output::human_bytes(bundle.len())
+    )?;
+    writeln!(out, "build        {build_ms} ms")?;
+    writeln!(out, "path         {}", path.display())?;
+    Ok(Outcome::Success)
+}
+
+/// `YYYYMMDDTHHMMSSmmmZ-<first 8 hex of the bundle's SHA-256>`: the naming of
+/// `kefu::bot::library` (kept identical, so a built bundle can be uploaded as a version).
+fn version_name(at: chrono::DateTime<chrono::Utc>, bundle: &[u8]) -> String {
+    let digest = Sha256::digest(bundle);
+    format!(
+        "{}-{}",
+        at.format("%Y%m%dT%H%M%S%3fZ"),
+        hex::encode(&digest[..4])
+    )
+}
+
+/// Writes `<dir>/<name>` through a temporary file in `dir`, so the bundle is never seen
+/// half-written.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(name);
+    let staging = dir.join(format!(".{name}.partial"));
+    std::fs::write(&staging, bytes).with_context(|| format!("writing {}", staging.display()))?;
+    std::fs::rename(&staging, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_time_and_bundle_when_named_then_sortable_time_and_content_digest() {
+        let at = chrono::DateTime::from_timestamp_millis(1_717_243_200_123).expect("time");
+        let name = version_name(at, b"bundle");
+        let digest = hex::encode(&Sha256::digest(b"bundle")[..4]);
+        assert_eq!(name, format!("20240601T120000123Z-{digest}"));
+    }
+}

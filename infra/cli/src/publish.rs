@@ -1,0 +1,63 @@
+//! `kefu faq publish <source>`: uploads a source and makes it the current version, in the
+//! local data directory or an S3 bucket. Running bots (and the local runner) pick the new
+//! version up within their reload interval (30 s).
+
+use crate::Outcome;
+use crate::output;
+use crate::progress::Progress;
+use crate::source::Source;
+use crate::store::{self, Missing, StoreArgs};
+use anyhow::Context;
+use kefu::bot::library::SOURCE_PREFIX;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// Arguments of `kefu faq publish`.
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    /// The FAQ source: JSON Lines (.jsonl) or CSV with a header row (.csv). Uploaded as
+    /// `faq/source/<file name>`.
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Checks the source locally, uploads it, publishes it and prints the new version. An
+/// invalid source prints its problems and touches nothing: not even the upload happens,
+/// so the store's sources stay publishable.
+pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
+    let progress = Progress::on_stderr();
+    let source = Source::read(&args.source, &progress)?;
+    if let Err(errors) = source.parse(&progress) {
+        progress.finish();
+        output::problems(&mut io::stderr().lock(), &source.path, &errors)?;
+        return Ok(Outcome::Invalid);
+    }
+    let target = args.store.target();
+    progress.stage(format!("uploading to {target}"));
+    let blobs = store::open(&target, Missing::Create).await?;
+    let key = format!("{SOURCE_PREFIX}{}", source.name);
+    blobs
+        .put(&key, source.bytes)
+        .await
+        .with_context(|| format!("uploading {key} to {target}"))?;
+    progress.stage("building and publishing");
+    let published = kefu::bot::publish(blobs.as_ref(), &key)
+        .await
+        .with_context(|| format!("publishing {key} on {target}"))?;
+    progress.finish();
+
+    let mut out = io::stdout().lock();
+    writeln!(out, "version      {}", published.version)?;
+    writeln!(out, "entries      {}", published.entries)?;
+    writeln!(out, "paraphrases  {}", published.paraphrases)?;
+    writeln!(
+        out,
+        "size         {} bytes ({})",
+        published.bytes,
+        output::human_bytes(published.bytes)
+    )?;
+    writeln!(out, "build        {} ms", published.build_ms)?;
+    writeln!(out, "published    {target} ({key}, now current)")?;
+    Ok(Outcome::Success)
+}
