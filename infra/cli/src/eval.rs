@@ -1,10 +1,70 @@
-//! `kefu faq eval` (placeholder until the evaluator lands).
+//! `kefu faq eval`: how well the default matcher answers a labelled question set.
+//!
+//! Builds an index in memory from the FAQ (calibrated on `--val` when given, else on the
+//! FAQ's own paraphrases), answers every question as the bot would and prints a table;
+//! with `--format json` the last line of stdout is one JSON object with the figures.
+//! The evaluation itself is `kefu::bot::eval`.
+
+use anyhow::Context;
+use kefu::bot::eval::{EvalReport, evaluate, read_labelled};
+use kefu::bot::{Labelled, SourceFormat, parse_source};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How the figures are printed.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// A readable table.
+    #[default]
+    Table,
+    /// The table, then one JSON object as the last line.
+    Json,
+}
 
 /// Arguments of `kefu faq eval`.
 #[derive(clap::Args, Debug)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// The FAQ source (JSON Lines or CSV).
+    #[arg(long)]
+    pub faq: PathBuf,
+    /// Labelled questions, one `{"text", "expected": id | null}` per line.
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Labelled questions to calibrate the "don't know" threshold on (never the queries).
+    #[arg(long)]
+    pub val: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
 
-/// Not built yet.
-pub fn run(_: EvalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+/// Runs the evaluation and prints it.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let bytes = read(&args.faq)?;
+    let format =
+        SourceFormat::from_key(&args.faq.to_string_lossy()).unwrap_or(SourceFormat::JsonLines);
+    let entries = parse_source(format, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}:\n{e}", args.faq.display()))?;
+    let queries = labelled(&args.queries)?;
+    let validation = args.val.as_deref().map(labelled).transpose()?;
+    let report = evaluate(&entries, &queries, validation.as_deref())?;
+    print(&report, args.format)
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn labelled(path: &Path) -> anyhow::Result<Vec<Labelled>> {
+    read_labelled(&read(path)?).with_context(|| format!("{}", path.display()))
+}
+
+fn print(report: &EvalReport, format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", report.table())?;
+    if format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+    }
+    out.flush()?;
+    Ok(())
 }
