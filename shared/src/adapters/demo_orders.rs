@@ -2,7 +2,7 @@
 //!
 //! Not a store: cancellations and return tickets live in a `Mutex` and are forgotten when
 //! the process stops, which is what a demo wants (every start shows the same orders). A real
-//! deployment talks to the shop with [`super::http_orders::HttpOrderSource`].
+//! deployment talks to the shop with `HttpOrderSource` (feature `order-api`).
 
 use crate::flows::{
     CancelOutcome, Order, OrderError, OrderItem, OrderOwner, OrderStatus, ReturnKind, ReturnTicket,

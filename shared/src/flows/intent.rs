@@ -221,12 +221,13 @@ pub(crate) fn detect(text: &str) -> Option<Intent> {
 }
 
 /// Whether a message sent while a flow waits for an order number still talks about it
-/// ("我不记得订单号", "123"), rather than about something else.
+/// ("我不记得订单号", "123"), rather than about something else (a question about the rules
+/// such as "退货政策是什么" is the FAQ's).
 pub(crate) fn on_topic(text: &str) -> bool {
     let t = Text::new(text);
     text.chars()
         .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
-        || t.any(ZH_FLOW_WORDS, EN_FLOW_WORDS)
+        || (t.any(ZH_FLOW_WORDS, EN_FLOW_WORDS) && !t.any(ZH_POLICY, EN_POLICY))
 }
 
 /// The order number in `text`: a run of 6–20 digits (full-width digits count). A run right
@@ -427,6 +428,8 @@ mod tests {
         assert!(on_topic("12345"));
         assert!(on_topic("I forgot the number"));
         assert!(!on_topic("运费多少"));
+        assert!(!on_topic("退货政策是什么"));
+        assert!(!on_topic("how do returns work"));
         assert!(!on_topic("what are your opening hours"));
     }
 }
