@@ -1,6 +1,7 @@
 //! Reading configuration from the environment. Only binaries (`main.rs`) call these; the
 //! handlers receive plain values. Every variable is listed in the README.
 
+use crate::bot::policy::EscalationPolicy;
 use anyhow::{Context, bail};
 use std::time::Duration;
 
@@ -54,4 +55,34 @@ where
 /// Seconds as a [`Duration`], with a default.
 pub fn seconds(name: &str, default: u64) -> anyhow::Result<Duration> {
     number(name, default).map(Duration::from_secs)
+}
+
+/// A yes/no flag (`1`/`true`/`yes` or `0`/`false`/`no`), with a default.
+pub fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
+    match optional(name).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(_) => bail!("environment variable {name} must be true or false"),
+    }
+}
+
+/// The bot's escalation policy: the defaults of [`EscalationPolicy`], overridden by
+/// `KEFU_ESCALATE_SENTIMENT`, `KEFU_ESCALATE_AFTER_MISSES`, `KEFU_ESCALATE_COMPLAINTS`,
+/// `KEFU_VIP_CUSTOMERS`, `KEFU_VIP_DIRECT` and `KEFU_PRIORITY_{VIP,COMPLAINT,NEGATIVE,DEFAULT}`.
+pub fn escalation_policy() -> anyhow::Result<EscalationPolicy> {
+    let d = EscalationPolicy::default();
+    let policy = EscalationPolicy {
+        negative_threshold: number("KEFU_ESCALATE_SENTIMENT", d.negative_threshold)?,
+        no_answer_limit: number("KEFU_ESCALATE_AFTER_MISSES", d.no_answer_limit)?,
+        escalate_complaints: flag("KEFU_ESCALATE_COMPLAINTS", d.escalate_complaints)?,
+        vip_customers: list("KEFU_VIP_CUSTOMERS", &[]),
+        vip_direct: flag("KEFU_VIP_DIRECT", d.vip_direct)?,
+        vip_priority: number("KEFU_PRIORITY_VIP", d.vip_priority)?,
+        complaint_priority: number("KEFU_PRIORITY_COMPLAINT", d.complaint_priority)?,
+        negative_priority: number("KEFU_PRIORITY_NEGATIVE", d.negative_priority)?,
+        default_priority: number("KEFU_PRIORITY_DEFAULT", d.default_priority)?,
+    };
+    policy.validate()?;
+    Ok(policy)
 }

@@ -1,8 +1,10 @@
 //! Wiring for the bot Lambda: configuration, AWS clients and the FAQ index, once per cold start.
 
 use kefu::adapters::aws::Aws;
+use kefu::adapters::http_orders::{HttpOrderConfig, HttpOrderSource};
 use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::FaqLibrary;
+use kefu::flows::{FlowConfig, Flows};
 use kefu::{config, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    kefu::bot::sentiment::warm_up();
     let aws = Aws::from_env().await;
     let blobs = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
     let faq = Arc::new(FaqLibrary::new(config::seconds(
@@ -28,9 +31,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         blobs,
         BotConfig {
             default_queue: config::or("KEFU_DEFAULT_QUEUE", "general"),
-            ..BotConfig::default()
         },
-    );
+    )
+    .with_policy(config::escalation_policy()?);
+    // Task flows need the shop's order API; without it the bot answers from the FAQ only.
+    let bot = match config::optional("KEFU_ORDER_API_URL") {
+        Some(url) => {
+            let secret = config::required("KEFU_ORDER_API_SECRET")?;
+            let orders = HttpOrderSource::new(HttpOrderConfig::new(url, secret))?;
+            bot.with_flows(Flows::new(Arc::new(orders), FlowConfig::default()))
+        }
+        None => bot,
+    };
     let bot = &bot;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         bot::handle(bot, event)

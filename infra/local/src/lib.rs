@@ -7,14 +7,17 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use kefu::adapters::demo_orders::DemoOrderSource;
 use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
 use kefu::agent::{AgentAuthMode, AgentState, ensure_agent};
 use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish};
+use kefu::bot::policy::EscalationPolicy;
 use kefu::config;
 use kefu::consumer::{PumpConfig, Shutdown, pump};
 use kefu::dispatch::Dispatcher;
+use kefu::flows::{FlowConfig, Flows};
 use kefu::ports::{BlobStore, MessageQueue};
 use kefu::web::{WebConfig, WebState};
 use std::net::SocketAddr;
@@ -43,6 +46,8 @@ pub struct Settings {
     pub default_queue: String,
     /// `KEFU_VISIBILITY_SECS`: how long a message taken by a consumer stays hidden.
     pub visibility: Duration,
+    /// The escalation policy (`KEFU_ESCALATE_*`, `KEFU_VIP_*`, `KEFU_PRIORITY_*`).
+    pub policy: EscalationPolicy,
 }
 
 impl Settings {
@@ -61,6 +66,7 @@ impl Settings {
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
             queues,
             visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
+            policy: config::escalation_policy()?,
         })
     }
 }
@@ -104,16 +110,23 @@ pub async fn run(
         tracing::info!("demo agent account: username demo, password demo");
     }
 
-    let bot = Arc::new(Bot::new(
-        store.clone(),
-        outbound.clone(),
-        faq,
-        blobs.clone(),
-        BotConfig {
-            default_queue: settings.default_queue.clone(),
-            ..BotConfig::default()
-        },
-    ));
+    let bot = Arc::new(
+        Bot::new(
+            store.clone(),
+            outbound.clone(),
+            faq,
+            blobs.clone(),
+            BotConfig {
+                default_queue: settings.default_queue.clone(),
+            },
+        )
+        .with_policy(settings.policy.clone())
+        // Sample orders (see `DemoOrderSource`): try "我的订单123456到哪了".
+        .with_flows(Flows::new(
+            Arc::new(DemoOrderSource::new()),
+            FlowConfig::default(),
+        )),
+    );
     let dispatcher = Arc::new(Dispatcher::new(store.clone()));
     let pump_config = PumpConfig {
         visibility: settings.visibility,

@@ -1,86 +1,29 @@
 //! The local runner killed with SIGKILL while messages are in flight, then restarted on
 //! the same data dir: every acknowledged message is answered, none twice.
 
+mod common;
+
+use common::{free_addr, request, start};
 use kefu::domain::{ConversationId, MessageId};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn start(addr: SocketAddr, data: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu-local"))
-        .env("KEFU_HTTP_ADDR", addr.to_string())
-        .env("KEFU_DATA_DIR", data)
-        .env("KEFU_VISIBILITY_SECS", "2")
-        .env("KEFU_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start kefu-local");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if matches!(request(addr, "GET", "/healthz", None, None), Ok((200, _))) {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("kefu-local did not become healthy");
-}
-
-/// A minimal HTTP/1.1 client: one request per connection.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let status = raw
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let (_, payload) = raw.split_once("\r\n\r\n").unwrap_or(("", ""));
-    Ok((status, serde_json::from_str(payload).unwrap_or(Value::Null)))
-}
-
+/// Questions the demo FAQ answers and that never hand the conversation to a person, so
+/// every one of them must get exactly one bot reply.
 fn faq_questions() -> Vec<String> {
-    let source = include_str!("../../faq/faq.jsonl");
-    source
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["question"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
+    [
+        "运费怎么算",
+        "How long does a refund take?",
+        "可以开发票吗",
+        "What payment methods do you accept?",
+        "退货流程是什么",
+        "Do you ship overseas?",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[test]
@@ -88,7 +31,7 @@ fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_messa
  {
     let data = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let mut runner = start(addr, data.path());
+    let mut runner = start(addr, data.path(), &[]);
 
     let sessions: Vec<(ConversationId, String)> = (0..4)
         .map(|_| {
@@ -135,7 +78,7 @@ fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_messa
     }
     let acked = acked.lock().unwrap().clone();
 
-    let mut runner = start(addr, data.path());
+    let mut runner = start(addr, data.path(), &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let replies = loop {
         let replies = replies_by_id(addr, &sessions);

@@ -9,47 +9,48 @@
 
 use crate::bot::intent::wants_human;
 use crate::bot::library::FaqLibrary;
-use crate::bot::matcher::Decision;
+use crate::bot::matcher::{Decision, Match, resolve_pick};
+use crate::bot::policy::{EscalationDecision, EscalationPolicy, PolicyInput};
+use crate::bot::sentiment;
 use crate::domain::{
-    Author, Conversation, ConversationKey, Escalation, InboundMessage, MessageId, NewMessage,
+    Author, BotContext, Conversation, ConversationKey, InboundMessage, MessageId, NewMessage,
     OutboundMessage, SCHEMA_VERSION, now_millis,
 };
+use crate::flows::Flows;
 use crate::ports::{BlobStore, ConversationStore, MessageQueue, send_outbound};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-/// Escalation policy knobs.
+/// Where the bot sends conversations it hands off.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
     /// Queue that receives escalations.
     pub default_queue: String,
-    /// Priority given to escalations (0–9).
-    pub priority: u8,
-    /// Consecutive unanswered messages before handing off.
-    pub escalate_after_misses: u32,
 }
 
 impl Default for BotConfig {
     fn default() -> Self {
         Self {
             default_queue: "general".into(),
-            priority: 5,
-            escalate_after_misses: 2,
         }
     }
 }
 
-/// What the bot decided for one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    /// A human owns the conversation: record only.
-    Silent,
-    /// Reply from the FAQ.
-    Answer { entry_id: String, text: String },
-    /// Nothing confident: ask again.
-    Retry { text: String },
-    /// Hand off with a reason.
-    Escalate { reason: &'static str, text: String },
+/// What the bot does with one customer message.
+#[derive(Debug, Clone, Default)]
+struct Turn {
+    /// For logs: which path decided.
+    label: &'static str,
+    /// The reply, if any (none while a human owns the conversation).
+    reply: Option<String>,
+    /// Hand the conversation to a person.
+    escalation: Option<EscalationDecision>,
+    /// The conversation's next `bot_context`.
+    context: Option<BotContext>,
+    /// Consecutive unanswered messages after this one.
+    misses: u32,
+    /// A record for agents, stored as a system message.
+    note: Option<String>,
 }
 
 /// The bot: handles inbound queue bodies.
@@ -58,11 +59,13 @@ pub struct Bot {
     outbound: Arc<dyn MessageQueue>,
     faq: Arc<FaqLibrary>,
     blobs: Arc<dyn BlobStore>,
+    flows: Option<Flows>,
+    policy: EscalationPolicy,
     config: BotConfig,
 }
 
 impl Bot {
-    /// A bot over its ports.
+    /// A bot over its ports, with the default escalation policy and no task flows.
     pub fn new(
         store: Arc<dyn ConversationStore>,
         outbound: Arc<dyn MessageQueue>,
@@ -75,8 +78,22 @@ impl Bot {
             outbound,
             faq,
             blobs,
+            flows: None,
+            policy: EscalationPolicy::default(),
             config,
         }
+    }
+
+    /// Runs task flows (order status, cancel, returns) over the shop's orders.
+    pub fn with_flows(mut self, flows: Flows) -> Self {
+        self.flows = Some(flows);
+        self
+    }
+
+    /// Uses `policy` to decide handoffs.
+    pub fn with_policy(mut self, policy: EscalationPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Handles one inbound queue body. `Err` means "redeliver"; handling again is safe.
@@ -102,7 +119,7 @@ impl Bot {
                     agent_id: None,
                     text: inbound.text.clone(),
                     created_at: inbound.received_at,
-                    sentiment: None,
+                    sentiment: Some(sentiment::score(&inbound.text)),
                 },
             )
             .await?;
@@ -114,15 +131,20 @@ impl Bot {
             }
             let now = now_millis();
             conversation.reopen(now);
-            let outcome = self.decide(&conversation, &inbound.text);
-            match &outcome {
-                Outcome::Answer { entry_id, .. } => tracing::info!(entry = %entry_id, "answer"),
-                other => tracing::info!(outcome = other.label(), "decided"),
+            let turn = self.decide(&conversation, &inbound.text).await;
+            tracing::info!(outcome = turn.label, escalate = ?turn.escalation.map(|e| e.reason), "decided");
+            if let Some(note) = &turn.note {
+                self.store
+                    .append(
+                        &inbound.conversation_id,
+                        system_note(&inbound.message_id, note),
+                    )
+                    .await?;
             }
-            if let Some(text) = outcome.reply() {
+            if let Some(text) = &turn.reply {
                 send_outbound(self.outbound.as_ref(), &self.reply(&inbound, text)).await?;
             }
-            self.apply(&mut conversation, &outcome, now)?;
+            self.apply(&mut conversation, turn, now)?;
             conversation.bot_seq = message.seq;
             match self.store.save(&mut conversation).await {
                 Ok(()) => return Ok(()),
@@ -156,52 +178,115 @@ impl Bot {
             .ok_or_else(|| Error::NotFound("conversation".into()))
     }
 
-    fn decide(&self, conversation: &Conversation, text: &str) -> Outcome {
+    /// Decides in this order: a person owns it (stay quiet); the escalation policy (an
+    /// explicit request, a complaint, strong anger, a VIP); a task flow; the FAQ; and when
+    /// nothing answers, ask again until the policy's no-answer limit hands off.
+    async fn decide(&self, conversation: &Conversation, text: &str) -> Turn {
         if conversation.human_owned() {
-            return Outcome::Silent;
-        }
-        let zh = is_chinese(text);
-        if wants_human(text) {
-            return Outcome::Escalate {
-                reason: "customer_request",
-                text: handoff_notice(zh),
+            return Turn {
+                label: "silent",
+                context: conversation.bot_context.clone(),
+                misses: conversation.bot_misses,
+                ..Turn::default()
             };
         }
-        let decision = self.faq.current().map(|index| index.answer(text));
-        match decision {
-            Some(Decision::Answer(found)) => Outcome::Answer {
-                entry_id: found.entry_id,
-                text: found.answer,
-            },
-            _ if conversation.bot_misses + 1 >= self.config.escalate_after_misses => {
-                Outcome::Escalate {
-                    reason: "no_answer",
-                    text: handoff_notice(zh),
-                }
+        let zh = is_chinese(text);
+        let input = PolicyInput {
+            text,
+            sentiment: sentiment::score(text),
+            wants_human: wants_human(text),
+            consecutive_misses: 0,
+            customer: &conversation.customer,
+        };
+        if let Some(escalation) = self.policy.decide(input) {
+            return handoff(escalation, zh);
+        }
+        if let Some(flows) = &self.flows {
+            let context = conversation.bot_context.as_ref();
+            if let Some(step) = flows.handle(context, text, &conversation.customer).await {
+                let escalation = step.handoff.map(|reason| EscalationDecision {
+                    reason,
+                    priority: self.priority_for(&conversation.customer),
+                });
+                return Turn {
+                    label: "flow",
+                    reply: Some(step.reply),
+                    escalation,
+                    context: step.next,
+                    misses: 0,
+                    note: step.note,
+                };
             }
-            _ => Outcome::Retry {
-                text: if zh {
-                    "抱歉，我没有理解您的问题，能换个说法吗？也可以回复“人工”转人工客服。".into()
-                } else {
-                    "Sorry, I didn't quite get that. Could you rephrase it? You can also type \"agent\" to reach a person.".into()
-                },
+        }
+        let Some(index) = self.faq.current() else {
+            return self.unanswered(conversation, input, zh);
+        };
+        if let Some(BotContext::Clarify { options }) = &conversation.bot_context
+            && let Some(entry) = resolve_pick(text, options, &index)
+                .and_then(|id| index.entry(&id).map(|e| e.answer.clone()))
+        {
+            return Turn {
+                label: "clarified",
+                reply: Some(entry),
+                ..Turn::default()
+            };
+        }
+        match index.answer(text) {
+            Decision::Answer(found) => Turn {
+                label: "answer",
+                reply: Some(found.answer),
+                ..Turn::default()
+            },
+            Decision::Clarify { options } => Turn {
+                label: "clarify",
+                reply: Some(clarifying_question(&options, zh)),
+                context: Some(BotContext::Clarify {
+                    options: options.into_iter().map(|m| m.entry_id).collect(),
+                }),
+                misses: conversation.bot_misses,
+                ..Turn::default()
+            },
+            Decision::NoAnswer { .. } => self.unanswered(conversation, input, zh),
+        }
+    }
+
+    /// Nothing answered: ask again, or hand off once the policy's no-answer limit is hit.
+    fn unanswered(
+        &self,
+        conversation: &Conversation,
+        mut input: PolicyInput<'_>,
+        zh: bool,
+    ) -> Turn {
+        input.consecutive_misses = conversation.bot_misses + 1;
+        match self.policy.decide(input) {
+            Some(escalation) => handoff(escalation, zh),
+            None => Turn {
+                label: "retry",
+                reply: Some(ask_again(zh)),
+                misses: input.consecutive_misses,
+                ..Turn::default()
             },
         }
     }
 
-    fn apply(&self, conversation: &mut Conversation, outcome: &Outcome, now: i64) -> Result<()> {
-        match outcome {
-            Outcome::Silent => {}
-            Outcome::Answer { .. } => conversation.bot_misses = 0,
-            Outcome::Retry { .. } => conversation.bot_misses += 1,
-            Outcome::Escalate { reason, .. } => conversation.escalate(
-                Escalation {
-                    queue: self.config.default_queue.clone(),
-                    priority: self.config.priority,
-                    reason: (*reason).to_owned(),
-                },
-                now,
-            )?,
+    /// The priority of a handoff the policy did not decide (a flow's): VIPs first.
+    fn priority_for(&self, customer: &crate::domain::Customer) -> u8 {
+        if self.policy.is_vip(customer) {
+            self.policy.vip_priority
+        } else {
+            self.policy.default_priority
+        }
+    }
+
+    fn apply(&self, conversation: &mut Conversation, turn: Turn, now: i64) -> Result<()> {
+        if conversation.human_owned() {
+            return Ok(());
+        }
+        conversation.bot_context = turn.context;
+        conversation.bot_misses = turn.misses;
+        if let Some(escalation) = turn.escalation {
+            conversation.bot_context = None;
+            conversation.escalate(escalation.into_escalation(&self.config.default_queue), now)?;
         }
         Ok(())
     }
@@ -222,23 +307,50 @@ impl Bot {
     }
 }
 
-impl Outcome {
-    fn reply(&self) -> Option<&str> {
-        match self {
-            Outcome::Silent => None,
-            Outcome::Answer { text, .. }
-            | Outcome::Retry { text }
-            | Outcome::Escalate { text, .. } => Some(text),
-        }
+/// Hands off with the notice the customer sees.
+fn handoff(escalation: EscalationDecision, zh: bool) -> Turn {
+    Turn {
+        label: "escalate",
+        reply: Some(handoff_notice(zh)),
+        escalation: Some(escalation),
+        ..Turn::default()
     }
+}
 
-    fn label(&self) -> &'static str {
-        match self {
-            Outcome::Silent => "silent",
-            Outcome::Answer { .. } => "answer",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Escalate { .. } => "escalate",
-        }
+/// A record for agents beside the customer's message (id derived from it: stored once).
+fn system_note(inbound: &MessageId, note: &str) -> NewMessage {
+    NewMessage {
+        message_id: MessageId::note_for(inbound),
+        author: Author::System,
+        agent_id: None,
+        text: note.to_owned(),
+        created_at: now_millis(),
+        sentiment: None,
+    }
+}
+
+/// "您是想问：1. A 2. B？" with the options' questions, numbered as `resolve_pick` reads them.
+fn clarifying_question(options: &[Match], zh: bool) -> String {
+    let listed: Vec<String> = options
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{}. {}", i + 1, m.question))
+        .collect();
+    if zh {
+        format!("您是想问：\n{}\n请回复序号。", listed.join("\n"))
+    } else {
+        format!(
+            "Did you mean:\n{}\nPlease reply with the number.",
+            listed.join("\n")
+        )
+    }
+}
+
+fn ask_again(zh: bool) -> String {
+    if zh {
+        "抱歉，我没有理解您的问题，能换个说法吗？也可以回复“人工”转人工客服。".into()
+    } else {
+        "Sorry, I didn't quite get that. Could you rephrase it? You can also type \"agent\" to reach a person.".into()
     }
 }
 

@@ -132,6 +132,11 @@ impl MessageId {
         Self(digest_id('m', &format!("reply:{inbound}")))
     }
 
+    /// The id of the system note recorded beside `inbound` (at most one per message).
+    pub fn note_for(inbound: &MessageId) -> Self {
+        Self(digest_id('m', &format!("note:{inbound}")))
+    }
+
     /// A fresh random id (agent messages, system notices).
     pub fn random() -> Self {
         Self(format!(

@@ -62,9 +62,9 @@ pub(super) async fn send(
                 message_id,
                 author: Author::Customer,
                 agent_id: None,
+                sentiment: Some(crate::bot::sentiment::score(&text)),
                 text: text.clone(),
                 created_at: now_millis(),
-                sentiment: None,
             },
         )
         .await?;
