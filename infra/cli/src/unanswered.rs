@@ -49,12 +49,19 @@ pub async fn run(args: UnansweredArgs) -> anyhow::Result<Outcome> {
         .since
         .map(|day| format!(" since {day}"))
         .unwrap_or_default();
+    let shown = if args.min_count > 1 {
+        format!(
+            "{} asked at least {} times",
+            plural(clusters.len(), "cluster"),
+            args.min_count
+        )
+    } else {
+        plural(clusters.len(), "cluster")
+    };
     writeln!(
         out,
-        "{} unanswered questions{since}; {} clusters asked at least {} times",
-        items.len(),
-        clusters.len(),
-        args.min_count
+        "{} unanswered{since}: {shown}",
+        plural(items.len(), "question")
     )?;
     if let Some(path) = &args.export {
         export(path, &clusters)?;
@@ -103,6 +110,15 @@ fn table(out: &mut dyn Write, clusters: &[Cluster]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `1 question`, `2 questions`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 /// Customer text on one line: newlines and tabs would break the table.

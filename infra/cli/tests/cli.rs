@@ -308,7 +308,10 @@ async fn given_recorded_questions_when_listed_then_clusters_by_count_and_a_skele
     assert!(rows[0].contains("payment (0.31)"), "{text}");
     assert!(rows[1].trim_start().starts_with('2') && rows[1].contains("Do you ship"));
     assert!(!text.contains("几点下班"), "below --min-count: {text}");
-    assert!(text.contains("6 unanswered questions"), "{text}");
+    assert!(
+        text.contains("6 questions unanswered: 2 clusters asked at least 2 times"),
+        "{text}"
+    );
     assert!(
         text.contains("empty answer fails"),
         "the hint says why: {text}"
@@ -381,7 +384,7 @@ async fn given_since_when_listed_then_older_days_are_left_out() {
     assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
     assert!(text.contains("礼品卡") && !text.contains("积分"), "{text}");
     assert!(
-        text.contains("1 unanswered questions since 2024-06-02"),
+        text.contains("1 question unanswered since 2024-06-02: 1 cluster"),
         "{text}"
     );
 }
