@@ -12,6 +12,7 @@ use crate::bot::library::FaqLibrary;
 use crate::bot::matcher::{Decision, Match, resolve_pick};
 use crate::bot::policy::{EscalationDecision, EscalationPolicy, PolicyInput};
 use crate::bot::sentiment;
+use crate::bot::unanswered::{self, Unanswered};
 use crate::domain::{
     Author, BotContext, Conversation, ConversationKey, InboundMessage, MessageId, NewMessage,
     OutboundMessage, SCHEMA_VERSION, now_millis,
@@ -51,6 +52,8 @@ struct Turn {
     misses: u32,
     /// A record for agents, stored as a system message.
     note: Option<String>,
+    /// Nothing answered it: log the question for `kefu faq unanswered`.
+    unanswered: bool,
 }
 
 /// The bot: handles inbound queue bodies.
@@ -141,6 +144,9 @@ impl Bot {
                     )
                     .await?;
             }
+            if turn.unanswered {
+                self.log_unanswered(&inbound).await;
+            }
             if let Some(text) = &turn.reply {
                 send_outbound(self.outbound.as_ref(), &self.reply(&inbound, text)).await?;
             }
@@ -213,8 +219,8 @@ impl Bot {
                     reply: Some(step.reply),
                     escalation,
                     context: step.next,
-                    misses: 0,
                     note: step.note,
+                    ..Turn::default()
                 };
             }
         }
@@ -258,7 +264,7 @@ impl Bot {
         zh: bool,
     ) -> Turn {
         input.consecutive_misses = conversation.bot_misses + 1;
-        match self.policy.decide(input) {
+        let turn = match self.policy.decide(input) {
             Some(escalation) => handoff(escalation, zh),
             None => Turn {
                 label: "retry",
@@ -266,6 +272,25 @@ impl Bot {
                 misses: input.consecutive_misses,
                 ..Turn::default()
             },
+        };
+        Turn {
+            unanswered: true,
+            ..turn
+        }
+    }
+
+    /// Best effort: a lost log entry must not redeliver the customer's message.
+    async fn log_unanswered(&self, inbound: &InboundMessage) {
+        let item = Unanswered {
+            message_id: inbound.message_id.clone(),
+            conversation_id: inbound.conversation_id.clone(),
+            text: inbound.text.clone(),
+            at: inbound.received_at,
+            best: None,
+            locale: None,
+        };
+        if let Err(error) = unanswered::record(self.blobs.as_ref(), &item).await {
+            tracing::warn!(error = %crate::cause_chain(&error), "could not log an unanswered question");
         }
     }
 
