@@ -457,6 +457,14 @@ async fn given_two_unanswerable_messages_in_a_row_then_the_bot_hands_off_with_re
         "{}",
         history[3].text
     );
+    let logged = kefu::bot::unanswered::list(&system.storage.blobs(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        logged.len(),
+        2,
+        "both questions logged for `kefu faq unanswered`"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
