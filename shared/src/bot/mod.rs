@@ -3,7 +3,9 @@
 //! - [`faq`]: the FAQ source format (JSON Lines or CSV) and its strict parser.
 //! - [`text`]: text analysis shared by indexing and querying (Chinese and English).
 //! - [`index`]: the tantivy index over paraphrases, packed as one bundle.
-//! - [`matcher`]: message → [`Decision`] with an honest confidence.
+//! - [`matcher`]: message → [`Decision`] with a calibrated confidence; `features`,
+//!   `classifier`, `model` and [`calibrate`] are the trained model behind it.
+//! - [`eval`]: accuracy, wrong answers and latency on a labelled question set.
 //! - [`intent`]: explicit requests for a person.
 //! - [`library`]: publishing index versions and hot-reloading the current one.
 //! - [`handler`]: the inbound-queue consumer that puts these together.
@@ -20,12 +22,14 @@ pub mod intent;
 pub mod library;
 pub mod matcher;
 mod model;
+pub mod policy;
+pub mod sentiment;
 pub mod text;
 pub mod unanswered;
 
+pub use calibrate::Labelled;
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
 pub use index::FaqIndex;
 pub use intent::wants_human;
 pub use library::{FaqLibrary, Published, publish};
-pub use calibrate::Labelled;
 pub use matcher::{Decision, Match, MatcherConfig, resolve_pick};
