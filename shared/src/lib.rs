@@ -15,8 +15,8 @@ pub mod config;
 pub mod consumer;
 pub mod dispatch;
 pub mod domain;
-pub mod flows;
 mod error;
+pub mod flows;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -1,8 +1,8 @@
 //! Adapters: `aws` (SDK) and `embedded` (SQLite) implementations of the ports.
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod demo_orders;
 #[cfg(feature = "embedded")]
 pub mod embedded;
-pub mod demo_orders;
 #[cfg(feature = "order-api")]
 pub mod http_orders;
