@@ -3,7 +3,9 @@
 //! By default by K-fold cross-validation on the FAQ's own paraphrases: each fold holds out
 //! some paraphrases of the remaining entries (in-scope questions in new words) and every
 //! paraphrase of a few whole entries (questions the FAQ cannot answer), trains on the rest
-//! and records what the model says. When ops provide a labelled validation file, that is
+//! and records what the model says. A large FAQ is cut into more, smaller folds and only
+//! the first few run, until a few thousand questions are observed: the build then costs
+//! about two trainings however big the FAQ is. When ops provide a labelled validation file, that is
 //! used instead. The temperature minimises the held-out negative log-likelihood; the
 //! threshold is the lowest confidence at which answering stays within
 //! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered.
@@ -21,6 +23,14 @@ const OUT_OF_SCOPE_PRIOR: f32 = 0.2;
 
 /// Folds of the cross-validation.
 const FOLDS: usize = 5;
+
+/// In-scope paraphrases held out per fold at most: a large FAQ is cut into more, smaller
+/// folds, so each fold trains on nearly everything and stays as costly as one build.
+const MAX_HELD_PER_FOLD: usize = 2_000;
+
+/// Folds stop running once this many held-out questions are observed: a few thousand
+/// pin the threshold down, and each fold costs a training.
+const ENOUGH_OBSERVATIONS: usize = 4_000;
 
 /// Temperatures tried (geometric grid).
 const TEMPERATURES: [f32; 12] = [
@@ -112,13 +122,14 @@ pub(crate) fn cross_validate(
     features: usize,
     config: &TrainConfig,
 ) -> Calibration {
+    let folds = FOLDS.max(samples.len().div_ceil(MAX_HELD_PER_FOLD));
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let mut entry_rank: Vec<usize> = (0..classes).collect();
     rng.shuffle(&mut entry_rank);
     let mut fold_of_entry = vec![usize::MAX; classes];
     if classes >= FOLDS * 2 {
         for (rank, &entry) in entry_rank.iter().enumerate() {
-            fold_of_entry[entry] = rank % FOLDS;
+            fold_of_entry[entry] = rank % folds;
         }
     }
     // Paraphrase folds within each entry, so every entry loses at most its share.
@@ -132,14 +143,17 @@ pub(crate) fn cross_validate(
             continue;
         }
         rng.shuffle(members);
-        let offset = (rng.next() % FOLDS as u64) as usize;
+        let offset = (rng.next() % folds as u64) as usize;
         for (k, &i) in members.iter().enumerate() {
-            fold_of_sample[i] = (k + offset) % FOLDS;
+            fold_of_sample[i] = (k + offset) % folds;
         }
     }
     let mut observations = Vec::new();
     let mut scores = Scores::default();
-    for fold in 0..FOLDS {
+    for fold in 0..folds {
+        if observations.len() >= ENOUGH_OBSERVATIONS {
+            break;
+        }
         let (mut train, mut held) = (Vec::new(), Vec::new());
         for (i, sample) in samples.iter().enumerate() {
             let class = sample.1 as usize;

@@ -24,6 +24,9 @@ pub(crate) struct TrainConfig {
     pub l2: f32,
     /// Weight updates allowed in total; large FAQs get fewer epochs.
     pub budget: u64,
+    /// A feature occurring in more entries than this gets no weights: it tells them
+    /// apart hardly at all, and its weights would dominate training and query time.
+    pub max_feature_classes: usize,
 }
 
 impl Default for TrainConfig {
@@ -33,6 +36,7 @@ impl Default for TrainConfig {
             learning_rate: 0.5,
             l2: 1e-4,
             budget: 400_000_000,
+            max_feature_classes: 1_000,
         }
     }
 }
@@ -99,7 +103,7 @@ impl Classifier {
         classes: usize,
         config: &TrainConfig,
     ) -> Self {
-        let mut model = Self::support(samples, features, classes);
+        let mut model = Self::support(samples, features, classes, config.max_feature_classes);
         if samples.is_empty() || classes == 0 {
             return model;
         }
@@ -108,7 +112,8 @@ impl Classifier {
             .map(|(x, _)| model.work(x) + classes as u64 / 8)
             .sum::<u64>()
             .max(1);
-        let epochs = (config.budget / work).clamp(2, config.epochs as u64) as usize;
+        // At least one pass, however large the FAQ: the support cap bounds its work.
+        let epochs = (config.budget / work).clamp(1, config.epochs as u64) as usize;
         let mut squares = vec![1e-6f32; model.weights.len()];
         let mut order: Vec<usize> = (0..samples.len()).collect();
         let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
@@ -123,14 +128,27 @@ impl Classifier {
         model
     }
 
-    /// The zero model with a weight slot for every (feature, class) pair seen in training.
-    fn support(samples: &[(SparseVec, u32)], features: usize, classes: usize) -> Self {
+    /// The zero model with a weight slot for every (feature, class) pair seen in training,
+    /// except for features seen in more than `max_classes` classes.
+    fn support(
+        samples: &[(SparseVec, u32)],
+        features: usize,
+        classes: usize,
+        max_classes: usize,
+    ) -> Self {
         let mut pairs: Vec<(u32, u32)> = samples
             .iter()
             .flat_map(|(x, y)| x.iter().map(move |&(f, _)| (f, *y)))
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
+        let mut kept = Vec::with_capacity(pairs.len());
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() <= max_classes {
+                kept.extend_from_slice(run);
+            }
+        }
+        let pairs = kept;
         let mut offsets = vec![0u32; features + 1];
         for &(f, _) in &pairs {
             offsets[f as usize + 1] += 1;
@@ -223,13 +241,21 @@ impl Classifier {
         let temperature = temperature.max(1e-3);
         let (max, total) = self.normaliser(scores, temperature);
         let mut best: Vec<u32> = scores.touched.clone();
-        best.sort_by(|a, b| {
+        let order = |a: &u32, b: &u32| {
             scores
                 .get(*b)
                 .total_cmp(&scores.get(*a))
                 .then_with(|| a.cmp(b))
-        });
-        best.truncate(n);
+        };
+        // Thousands of classes may be touched; only the first `n` need ordering.
+        if n == 0 {
+            return Vec::new();
+        }
+        if n < best.len() {
+            best.select_nth_unstable_by(n - 1, order);
+            best.truncate(n);
+        }
+        best.sort_by(order);
         best.into_iter()
             .map(|class| Ranked {
                 class,
@@ -354,6 +380,32 @@ mod tests {
         let sure = best(&featurizer, &model, "track my package").expect("ranked");
         assert!(sure.probability > 0.6, "{sure:?}");
         assert!(best(&featurizer, &model, "今天天气").is_none());
+    }
+
+    #[test]
+    fn given_feature_in_too_many_classes_when_trained_then_it_gets_no_weights() {
+        let data = ["refund order", "track order", "cancel order"];
+        let featurizer = Featurizer::fit(data);
+        let samples: Vec<(SparseVec, u32)> = data
+            .iter()
+            .enumerate()
+            .map(|(c, t)| (featurizer.transform(t), c as u32))
+            .collect();
+        let capped = TrainConfig {
+            max_feature_classes: 2,
+            ..TrainConfig::default()
+        };
+        let model = Classifier::train(&samples, featurizer.len(), 3, &capped);
+        let mut scores = Scores::default();
+        model.score(&featurizer.transform("order"), &mut scores);
+        assert!(scores.touched().is_empty(), "{:?}", scores.touched());
+        // Uncapped, "order" has a weight in every class.
+        let full = Classifier::train(&samples, featurizer.len(), 3, &TrainConfig::default());
+        full.score(&featurizer.transform("order"), &mut scores);
+        assert_eq!(scores.touched().len(), 3);
+        // Words of one entry keep theirs.
+        model.score(&featurizer.transform("refund"), &mut scores);
+        assert_eq!(scores.touched(), &[0]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::bot::calibrate::{self, Calibration, Labelled, Observation};
 use crate::bot::classifier::{Classifier, Ranked, Scores, TrainConfig};
 use crate::bot::faq::FaqEntry;
-use crate::bot::features::{Featurizer, SparseVec};
+use crate::bot::features::{Featurizer, Hashed, SparseVec};
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -30,17 +30,21 @@ impl FaqModel {
     /// Trains on the paraphrases of `entries`; calibrates on `validation` when given
     /// (queries naming unknown entries count as out of scope), else by cross-validation.
     pub fn build(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Self {
-        let featurizer = Featurizer::fit(entries.iter().flat_map(FaqEntry::paraphrases));
-        let samples: Vec<(SparseVec, u32)> = entries
+        let hashed: Vec<(Hashed, u32)> = entries
             .iter()
             .enumerate()
             .flat_map(|(class, entry)| {
-                let featurizer = &featurizer;
                 entry
                     .paraphrases()
-                    .map(move |p| (featurizer.transform(p), class as u32))
+                    .map(move |p| (Hashed::of(p), class as u32))
             })
             .collect();
+        let featurizer = Featurizer::fit_hashed(hashed.iter().map(|(doc, _)| doc));
+        let samples: Vec<(SparseVec, u32)> = hashed
+            .iter()
+            .map(|(doc, class)| (featurizer.transform_hashed(doc), *class))
+            .collect();
+        drop(hashed);
         let config = TrainConfig::default();
         let classifier = Classifier::train(&samples, featurizer.len(), entries.len(), &config);
         let mut model = Self {
