@@ -6,6 +6,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export KEFU_VENV="${KEFU_VENV:-$PWD/.venv}"
 export PATH="$KEFU_VENV/bin:$PATH"
-# Build the functions first, so the first invocation does not wait for a compile.
-cargo build -p web-api -p bot -p dispatcher -p faq-indexer -p agent-api
-cargo test -p kefu-tests --test lambda_runtime -- --ignored
+# Build each function exactly as `cargo lambda watch` runs it (`cargo run --bin <name>`,
+# one package's features at a time), so the emulator never compiles mid-test.
+for function in web-api bot dispatcher faq-indexer agent-api; do
+    cargo build --bin "$function"
+done
+# The emulator and the functions it supervises run in their own PID namespace when
+# possible (root), so no signal they send can reach processes outside the test.
+run=(cargo test -p kefu-tests --test lambda_runtime -- --ignored)
+if [[ $(id -u) -eq 0 ]] && unshare --pid --fork --kill-child --mount-proc true 2>/dev/null; then
+    unshare --pid --fork --kill-child --mount-proc "${run[@]}"
+else
+    "${run[@]}"
+fi
