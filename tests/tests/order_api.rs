@@ -15,7 +15,9 @@ use kefu::adapters::http_orders::{
     HttpOrderConfig, HttpOrderSource, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature,
 };
 use kefu::domain::Customer;
-use kefu::flows::{CancelOutcome, FlowConfig, Flows, OrderError, OrderStatus, ReturnKind, handoff};
+use kefu::flows::{
+    CancelOutcome, FlowConfig, FlowInput, Flows, OrderError, OrderStatus, ReturnKind, handoff,
+};
 use kefu::ports::OrderSource;
 use serde_json::json;
 use std::sync::Arc;
@@ -86,7 +88,11 @@ async fn cancel_order(
     if !shop.verify(&method, &uri, &headers, &body) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    match shop.orders.cancel(&id).await {
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let Some(request_id) = request["request_id"].as_str() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    match shop.orders.cancel(&id, request_id).await {
         Ok(outcome @ CancelOutcome::Cancelled) => Json(outcome).into_response(),
         Ok(outcome @ CancelOutcome::TooLate { .. }) => {
             (StatusCode::CONFLICT, Json(outcome)).into_response()
@@ -108,16 +114,21 @@ async fn request_return(
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let (Ok(kind), Some(reason)) = (
+    let (Ok(kind), Some(reason), Some(request_id)) = (
         serde_json::from_value::<ReturnKind>(request["kind"].clone()),
         request["reason"].as_str(),
+        request["request_id"].as_str(),
     ) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     if shop.orders.order(&id).await.ok().flatten().is_none() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match shop.orders.request_return(&id, kind, reason).await {
+    match shop
+        .orders
+        .request_return(&id, kind, reason, request_id)
+        .await
+    {
         Ok(ticket) => (StatusCode::CREATED, Json(ticket)).into_response(),
         Err(OrderError::Refused(why)) => {
             (StatusCode::CONFLICT, Json(json!({ "error": why }))).into_response()
@@ -166,31 +177,39 @@ async fn contract(source: &dyn OrderSource) {
             .is_none()
     );
 
-    assert_eq!(
-        source.cancel("123457").await.expect("cancel works"),
-        CancelOutcome::Cancelled
-    );
+    for _retry in 0..2 {
+        assert_eq!(
+            source.cancel("123457", "m-1").await.expect("cancel works"),
+            CancelOutcome::Cancelled,
+            "a retried request gets the first answer"
+        );
+    }
     let cancelled = source.order("123457").await.expect("lookup works");
     assert_eq!(cancelled.map(|o| o.status), Some(OrderStatus::Cancelled));
     assert_eq!(
-        source.cancel("123456").await.expect("cancel works"),
+        source.cancel("123456", "m-2").await.expect("cancel works"),
         CancelOutcome::TooLate {
             status: OrderStatus::Shipped
         }
     );
     assert_eq!(
-        source.cancel("000001").await.expect("cancel works"),
+        source.cancel("000001", "m-3").await.expect("cancel works"),
         CancelOutcome::NotFound
     );
 
     let ticket = source
-        .request_return("123458", ReturnKind::Exchange, "尺码偏小")
+        .request_return("123458", ReturnKind::Exchange, "尺码偏小", "m-4")
         .await
         .expect("delivered orders can be exchanged");
     assert!(!ticket.ticket_id.is_empty());
+    let retried = source
+        .request_return("123458", ReturnKind::Exchange, "尺码偏小", "m-4")
+        .await
+        .expect("a retry gets the first ticket");
+    assert_eq!(retried, ticket);
     assert!(matches!(
         source
-            .request_return("000001", ReturnKind::Return, "x")
+            .request_return("000001", ReturnKind::Return, "x", "m-5")
             .await,
         Err(OrderError::Refused(_))
     ));
@@ -231,12 +250,25 @@ fn customer(address: &str, verified_id: Option<&str>) -> Customer {
     }
 }
 
+/// A customer message for the flows; each test message's text is distinct, so it doubles
+/// as the message id.
+fn said<'a>(text: &'a str, customer: &'a Customer) -> FlowInput<'a> {
+    FlowInput {
+        text,
+        customer,
+        request_id: text,
+    }
+}
+
 #[tokio::test]
 async fn given_flows_over_http_when_owner_asks_then_own_order_is_answered() {
     let (base, _) = start_shop().await;
     let flows = Flows::new(Arc::new(client(&base, SECRET)), FlowConfig::default());
     let step = flows
-        .handle(None, "我的订单123456到哪了", &customer("web-1", Some("42")))
+        .handle(
+            None,
+            said("我的订单123456到哪了", &customer("web-1", Some("42"))),
+        )
         .await
         .expect("an order question");
     assert!(step.reply.contains("订单 123456：已发货"), "{}", step.reply);
@@ -248,7 +280,7 @@ async fn given_flows_over_http_when_stranger_asks_then_asked_to_verify_and_nothi
     let (base, _) = start_shop().await;
     let flows = Flows::new(Arc::new(client(&base, SECRET)), FlowConfig::default());
     let step = flows
-        .handle(None, "我的订单123456到哪了", &customer("web-2", None))
+        .handle(None, said("我的订单123456到哪了", &customer("web-2", None)))
         .await
         .expect("an order question");
     assert!(step.reply.contains("登录"), "{}", step.reply);
@@ -263,11 +295,11 @@ async fn given_flows_over_http_when_return_completes_then_ticket_note_and_handof
     let flows = Flows::new(Arc::new(client(&base, SECRET)), FlowConfig::default());
     let owner = customer("+8613800138000", None);
     let ask = flows
-        .handle(None, "I want to return order 123458", &owner)
+        .handle(None, said("I want to return order 123458", &owner))
         .await
         .expect("a return request");
     let done = flows
-        .handle(ask.next.as_ref(), "it is too small", &owner)
+        .handle(ask.next.as_ref(), said("it is too small", &owner))
         .await
         .expect("the reason");
     assert_eq!(done.handoff, Some(handoff::RETURN_REQUEST));
@@ -291,8 +323,7 @@ async fn given_shop_down_when_flow_runs_then_handoff_with_order_api_error() {
     let step = flows
         .handle(
             None,
-            "where is my order 123456",
-            &customer("web-1", Some("42")),
+            said("where is my order 123456", &customer("web-1", Some("42"))),
         )
         .await
         .expect("an order question");

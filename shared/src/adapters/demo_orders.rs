@@ -28,6 +28,9 @@ pub struct DemoOrderSource {
 struct State {
     orders: BTreeMap<String, Order>,
     next_ticket: u32,
+    /// Answers already given, by request id: a repeated request gets the first answer.
+    cancels: BTreeMap<String, CancelOutcome>,
+    returns: BTreeMap<String, ReturnTicket>,
 }
 
 impl DemoOrderSource {
@@ -43,6 +46,8 @@ impl DemoOrderSource {
             state: Mutex::new(State {
                 orders,
                 next_ticket: 1001,
+                cancels: BTreeMap::new(),
+                returns: BTreeMap::new(),
             }),
         }
     }
@@ -67,18 +72,23 @@ impl OrderSource for DemoOrderSource {
         Ok(self.state().orders.get(order_id).cloned())
     }
 
-    async fn cancel(&self, order_id: &str) -> Result<CancelOutcome, OrderError> {
+    async fn cancel(&self, order_id: &str, request_id: &str) -> Result<CancelOutcome, OrderError> {
         let mut state = self.state();
-        let Some(order) = state.orders.get_mut(order_id) else {
-            return Ok(CancelOutcome::NotFound);
-        };
-        if !order.status.cancellable() {
-            return Ok(CancelOutcome::TooLate {
-                status: order.status,
-            });
+        if let Some(first) = state.cancels.get(request_id) {
+            return Ok(first.clone());
         }
-        order.status = OrderStatus::Cancelled;
-        Ok(CancelOutcome::Cancelled)
+        let outcome = match state.orders.get_mut(order_id) {
+            None => CancelOutcome::NotFound,
+            Some(order) if !order.status.cancellable() => CancelOutcome::TooLate {
+                status: order.status,
+            },
+            Some(order) => {
+                order.status = OrderStatus::Cancelled;
+                CancelOutcome::Cancelled
+            }
+        };
+        state.cancels.insert(request_id.to_owned(), outcome.clone());
+        Ok(outcome)
     }
 
     async fn request_return(
@@ -86,8 +96,12 @@ impl OrderSource for DemoOrderSource {
         order_id: &str,
         _kind: ReturnKind,
         _reason: &str,
+        request_id: &str,
     ) -> Result<ReturnTicket, OrderError> {
         let mut state = self.state();
+        if let Some(first) = state.returns.get(request_id) {
+            return Ok(first.clone());
+        }
         match state.orders.get(order_id) {
             None => return Err(OrderError::Refused("unknown order".into())),
             Some(order) if !order.status.returnable() => {
@@ -95,9 +109,12 @@ impl OrderSource for DemoOrderSource {
             }
             Some(_) => {}
         }
-        let ticket_id = format!("RT-{}", state.next_ticket);
+        let ticket = ReturnTicket {
+            ticket_id: format!("RT-{}", state.next_ticket),
+        };
         state.next_ticket += 1;
-        Ok(ReturnTicket { ticket_id })
+        state.returns.insert(request_id.to_owned(), ticket.clone());
+        Ok(ticket)
     }
 }
 
@@ -209,11 +226,15 @@ mod tests {
     async fn given_paid_order_when_cancelled_twice_then_second_is_too_late() {
         let demo = DemoOrderSource::new();
         assert_eq!(
-            demo.cancel("123457").await.expect("demo never fails"),
+            demo.cancel("123457", "m-1")
+                .await
+                .expect("demo never fails"),
             CancelOutcome::Cancelled
         );
         assert_eq!(
-            demo.cancel("123457").await.expect("demo never fails"),
+            demo.cancel("123457", "m-2")
+                .await
+                .expect("demo never fails"),
             CancelOutcome::TooLate {
                 status: OrderStatus::Cancelled
             }
@@ -226,32 +247,64 @@ mod tests {
     async fn given_shipped_order_when_cancelled_then_too_late_and_unchanged() {
         let demo = DemoOrderSource::new();
         assert_eq!(
-            demo.cancel("123456").await.expect("demo never fails"),
+            demo.cancel("123456", "m-1")
+                .await
+                .expect("demo never fails"),
             CancelOutcome::TooLate {
                 status: OrderStatus::Shipped
             }
         );
         assert_eq!(
-            demo.cancel("000000").await.expect("demo never fails"),
+            demo.cancel("000000", "m-2")
+                .await
+                .expect("demo never fails"),
             CancelOutcome::NotFound
         );
+    }
+
+    #[tokio::test]
+    async fn given_repeated_request_id_when_sent_again_then_first_answer_and_no_second_effect() {
+        let demo = DemoOrderSource::new();
+        for _ in 0..2 {
+            assert_eq!(
+                demo.cancel("123457", "m-9")
+                    .await
+                    .expect("demo never fails"),
+                CancelOutcome::Cancelled
+            );
+        }
+        let first = demo
+            .request_return("123458", ReturnKind::Return, "坏了", "m-10")
+            .await
+            .expect("returnable");
+        let again = demo
+            .request_return("123458", ReturnKind::Return, "坏了", "m-10")
+            .await
+            .expect("returnable");
+        assert_eq!(first, again);
+        let next = demo
+            .request_return("123458", ReturnKind::Return, "坏了", "m-11")
+            .await
+            .expect("returnable");
+        assert_eq!(next.ticket_id, "RT-1002", "the retry used no ticket number");
     }
 
     #[tokio::test]
     async fn given_delivered_order_when_returns_requested_then_tickets_are_distinct() {
         let demo = DemoOrderSource::new();
         let first = demo
-            .request_return("123458", ReturnKind::Return, "尺码不合适")
+            .request_return("123458", ReturnKind::Return, "尺码不合适", "m-1")
             .await
             .expect("delivered orders can be returned");
         let second = demo
-            .request_return("880001", ReturnKind::Exchange, "left earbud silent")
+            .request_return("880001", ReturnKind::Exchange, "left earbud silent", "m-2")
             .await
             .expect("delivered orders can be exchanged");
         assert_eq!(first.ticket_id, "RT-1001");
         assert_ne!(first, second);
         assert!(matches!(
-            demo.request_return("123457", ReturnKind::Return, "x").await,
+            demo.request_return("123457", ReturnKind::Return, "x", "m-3")
+                .await,
             Err(OrderError::Refused(_))
         ));
     }

@@ -2,7 +2,9 @@
 //! `docs/order-api.md`.
 //!
 //! Every request is signed (`X-Kefu-Timestamp`, `X-Kefu-Signature` = hex HMAC-SHA256 over
-//! method, path, timestamp and body), and every call gives up after the configured timeout
+//! method, path, timestamp and body), changes carry the customer message's id as
+//! `request_id` in their (signed) body so the shop can apply a retried request once, and
+//! every call gives up after the configured timeout
 //! (2 s by default, connection included): a customer waits on it, and the bot hands off to
 //! a person on any [`OrderError`] rather than keep them waiting.
 
@@ -60,11 +62,18 @@ pub struct HttpOrderSource {
     secret: Vec<u8>,
 }
 
+/// `POST …/cancel` body.
+#[derive(Serialize)]
+struct CancelRequest<'a> {
+    request_id: &'a str,
+}
+
 /// `POST …/returns` body.
 #[derive(Serialize)]
 struct ReturnRequest<'a> {
     kind: ReturnKind,
     reason: &'a str,
+    request_id: &'a str,
 }
 
 impl HttpOrderSource {
@@ -162,11 +171,13 @@ impl OrderSource for HttpOrderSource {
         }
     }
 
-    async fn cancel(&self, order_id: &str) -> Result<CancelOutcome, OrderError> {
+    async fn cancel(&self, order_id: &str, request_id: &str) -> Result<CancelOutcome, OrderError> {
         let Some(url) = self.url(order_id, "/cancel") else {
             return Ok(CancelOutcome::NotFound);
         };
-        match self.send(Method::POST, url, "{}".into()).await? {
+        let body =
+            serde_json::to_string(&CancelRequest { request_id }).map_err(OrderError::Malformed)?;
+        match self.send(Method::POST, url, body).await? {
             (StatusCode::OK | StatusCode::CONFLICT, body) => parse(&body),
             (StatusCode::NOT_FOUND, _) => Ok(CancelOutcome::NotFound),
             (status, _) => Err(OrderError::Status(status.as_u16())),
@@ -178,12 +189,17 @@ impl OrderSource for HttpOrderSource {
         order_id: &str,
         kind: ReturnKind,
         reason: &str,
+        request_id: &str,
     ) -> Result<ReturnTicket, OrderError> {
         let Some(url) = self.url(order_id, "/returns") else {
             return Err(OrderError::Refused("unknown order".into()));
         };
-        let body = serde_json::to_string(&ReturnRequest { kind, reason })
-            .map_err(OrderError::Malformed)?;
+        let body = serde_json::to_string(&ReturnRequest {
+            kind,
+            reason,
+            request_id,
+        })
+        .map_err(OrderError::Malformed)?;
         match self.send(Method::POST, url, body).await? {
             (StatusCode::OK | StatusCode::CREATED, body) => parse(&body),
             (StatusCode::NOT_FOUND, _) => Err(OrderError::Refused("unknown order".into())),
@@ -336,9 +352,9 @@ mod tests {
                 "POST",
                 "/api/kefu/orders/123458/returns",
                 "1700000000",
-                r#"{"kind":"return","reason":"尺码偏小"}"#
+                r#"{"kind":"return","reason":"尺码偏小","request_id":"m-1"}"#
             ),
-            "2c4561ad3a06def8b8839c7bb4a543ac4e1deb48b67742500e1ef74ef86827bd"
+            "47ad4db3c204d4823593ae0f25c8e61c6af90a554002602d309f33b0d6ffbd06"
         );
     }
 
@@ -385,18 +401,18 @@ mod tests {
         )
         .await;
         assert_eq!(
-            source.cancel("123457").await.expect("200"),
+            source.cancel("123457", "m-1").await.expect("200"),
             CancelOutcome::Cancelled
         );
         assert_eq!(
-            source.cancel("123456").await.expect("409"),
+            source.cancel("123456", "m-2").await.expect("409"),
             CancelOutcome::TooLate {
                 status: OrderStatus::Shipped
             }
         );
         let first = &seen(&log)[0];
         assert_eq!(first.method, "POST");
-        assert_eq!(first.body, "{}");
+        assert_eq!(first.body, r#"{"request_id":"m-1"}"#);
         assert_eq!(first.content_type.as_deref(), Some("application/json"));
         assert!(first.signature_ok);
     }
@@ -405,7 +421,7 @@ mod tests {
     async fn given_return_when_requested_then_exact_body_and_ticket() {
         let (source, log) = shop(|_| (201, r#"{"ticket_id":"RT-9"}"#), Duration::ZERO).await;
         let ticket = source
-            .request_return("123458", ReturnKind::Exchange, "尺码偏小 \"L\"")
+            .request_return("123458", ReturnKind::Exchange, "尺码偏小 \"L\"", "m-3")
             .await
             .expect("201 is a ticket");
         assert_eq!(ticket.ticket_id, "RT-9");
@@ -413,7 +429,7 @@ mod tests {
         assert_eq!(request.path, "/shop-api/orders/123458/returns");
         assert_eq!(
             request.body,
-            r#"{"kind":"exchange","reason":"尺码偏小 \"L\""}"#
+            r#"{"kind":"exchange","reason":"尺码偏小 \"L\"","request_id":"m-3"}"#
         );
         assert!(request.signature_ok);
     }
@@ -446,7 +462,7 @@ mod tests {
         ));
         let (source, _) = shop(|_| (200, r#"{"outcome":"maybe"}"#), Duration::ZERO).await;
         assert!(matches!(
-            source.cancel("123456").await,
+            source.cancel("123456", "m-4").await,
             Err(OrderError::Malformed(_))
         ));
         let (source, _) = shop(|_| (302, ""), Duration::ZERO).await;
@@ -457,7 +473,7 @@ mod tests {
         let (source, _) = shop(|_| (422, "{}"), Duration::ZERO).await;
         assert!(matches!(
             source
-                .request_return("123456", ReturnKind::Return, "x")
+                .request_return("123456", ReturnKind::Return, "x", "m-5")
                 .await,
             Err(OrderError::Refused(_))
         ));
@@ -483,7 +499,7 @@ mod tests {
         let (source, log) = shop(|_| (200, ORDER_JSON), Duration::ZERO).await;
         assert!(source.order("../admin").await.expect("no call").is_none());
         assert_eq!(
-            source.cancel("1 2").await.expect("no call"),
+            source.cancel("1 2", "m-6").await.expect("no call"),
             CancelOutcome::NotFound
         );
         assert!(seen(&log).is_empty());

@@ -17,7 +17,7 @@ use crate::domain::{
     Author, BotContext, Conversation, ConversationKey, InboundMessage, MessageId, NewMessage,
     OutboundMessage, SCHEMA_VERSION, now_millis,
 };
-use crate::flows::Flows;
+use crate::flows::{FlowInput, Flows};
 use crate::ports::{BlobStore, ConversationStore, MessageQueue, send_outbound};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -134,7 +134,7 @@ impl Bot {
             }
             let now = now_millis();
             conversation.reopen(now);
-            let turn = self.decide(&conversation, &inbound.text).await;
+            let turn = self.decide(&conversation, &inbound).await;
             tracing::info!(outcome = turn.label, escalate = ?turn.escalation.map(|e| e.reason), "decided");
             if let Some(note) = &turn.note {
                 self.store
@@ -187,7 +187,8 @@ impl Bot {
     /// Decides in this order: a person owns it (stay quiet); the escalation policy (an
     /// explicit request, a complaint, strong anger, a VIP); a task flow; the FAQ; and when
     /// nothing answers, ask again until the policy's no-answer limit hands off.
-    async fn decide(&self, conversation: &Conversation, text: &str) -> Turn {
+    async fn decide(&self, conversation: &Conversation, inbound: &InboundMessage) -> Turn {
+        let text = inbound.text.as_str();
         if conversation.human_owned() {
             return Turn {
                 label: "silent",
@@ -209,7 +210,12 @@ impl Bot {
         }
         if let Some(flows) = &self.flows {
             let context = conversation.bot_context.as_ref();
-            if let Some(step) = flows.handle(context, text, &conversation.customer).await {
+            let input = FlowInput {
+                text,
+                customer: &conversation.customer,
+                request_id: inbound.message_id.as_str(),
+            };
+            if let Some(step) = flows.handle(context, input).await {
                 let escalation = step.handoff.map(|reason| EscalationDecision {
                     reason,
                     priority: self.priority_for(&conversation.customer),

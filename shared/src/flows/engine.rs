@@ -66,6 +66,18 @@ pub struct Flows {
     config: FlowConfig,
 }
 
+/// One customer message, as the flows see it.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowInput<'a> {
+    /// What the customer wrote.
+    pub text: &'a str,
+    /// Who wrote it (orders are shown to their owner only).
+    pub customer: &'a Customer,
+    /// The message's id: the idempotency key of any change it makes in the shop, so a
+    /// redelivered message cannot cancel or return twice.
+    pub request_id: &'a str,
+}
+
 /// A flow in progress, decoded from [`BotContext::Flow`].
 #[derive(Debug, Clone)]
 struct State {
@@ -90,19 +102,19 @@ impl Flows {
     pub async fn handle(
         &self,
         context: Option<&BotContext>,
-        text: &str,
-        customer: &Customer,
+        input: FlowInput<'_>,
     ) -> Option<FlowStep> {
         match context.and_then(State::decode) {
-            Some((state, slot)) => self.resume(state, &slot, text, customer).await,
+            Some((state, slot)) => self.resume(state, &slot, input).await,
             None => {
-                let intent = intent::detect(text)?;
-                Some(self.start(intent, text, customer).await)
+                let intent = intent::detect(input.text)?;
+                Some(self.start(intent, input).await)
             }
         }
     }
 
-    async fn start(&self, intent: Intent, text: &str, customer: &Customer) -> FlowStep {
+    async fn start(&self, intent: Intent, input: FlowInput<'_>) -> FlowStep {
+        let text = input.text;
         let mut state = State {
             intent,
             tries: 0,
@@ -113,7 +125,7 @@ impl Flows {
             state.filled.insert(SLOT_REASON.into(), reason);
         }
         match intent::order_id(text) {
-            Some(id) => self.with_order(state, id, customer).await,
+            Some(id) => self.with_order(state, id, input).await,
             None => {
                 let ask = replies::ask_order_id(state.lang);
                 state.wait(SLOT_ORDER_ID, ask)
@@ -121,23 +133,18 @@ impl Flows {
         }
     }
 
-    async fn resume(
-        &self,
-        mut state: State,
-        slot: &str,
-        text: &str,
-        customer: &Customer,
-    ) -> Option<FlowStep> {
+    async fn resume(&self, mut state: State, slot: &str, input: FlowInput<'_>) -> Option<FlowStep> {
+        let text = input.text;
         state.lang = Lang::of(text, Some(state.lang));
         let new_intent = intent::detect(text);
         let id = intent::order_id(text);
         match slot {
             SLOT_ORDER_ID => {
                 if let Some(other) = new_intent.filter(|i| *i != state.intent) {
-                    return Some(self.start(other, text, customer).await);
+                    return Some(self.start(other, input).await);
                 }
                 if let Some(id) = id {
-                    return Some(self.with_order(state, id, customer).await);
+                    return Some(self.with_order(state, id, input).await);
                 }
                 if !intent::on_topic(text) && state.tries > 0 {
                     // Asked twice and the customer moved on: let the FAQ take this one.
@@ -147,10 +154,10 @@ impl Flows {
                 Some(self.failed_try(state, SLOT_ORDER_ID, again))
             }
             SLOT_CONFIRM => match intent::confirmation(text) {
-                Some(true) => Some(self.cancel(&state).await),
+                Some(true) => Some(self.cancel(&state, input.request_id).await),
                 Some(false) => Some(done(replies::kept(state.lang, state.order_id()))),
                 None => match new_intent {
-                    Some(other) => Some(self.start(other, text, customer).await),
+                    Some(other) => Some(self.start(other, input).await),
                     None => None,
                 },
             },
@@ -160,12 +167,12 @@ impl Flows {
                 if let (Some(other), Some(id)) = (new_intent, &id)
                     && id != state.order_id()
                 {
-                    return Some(self.start(other, text, customer).await);
+                    return Some(self.start(other, input).await);
                 }
                 match intent::clean_reason(text) {
                     Some(reason) => {
                         state.filled.insert(SLOT_REASON.into(), reason);
-                        Some(self.submit_return(&state).await)
+                        Some(self.submit_return(&state, input.request_id).await)
                     }
                     None => {
                         let kind = state.kind();
@@ -180,9 +187,9 @@ impl Flows {
 
     /// Looks the order up and, if the customer owns it, acts on it. An unknown order and
     /// someone else's order get the same answer.
-    async fn with_order(&self, mut state: State, id: String, customer: &Customer) -> FlowStep {
+    async fn with_order(&self, mut state: State, id: String, input: FlowInput<'_>) -> FlowStep {
         let order = match self.orders.order(&id).await {
-            Ok(order) => order.filter(|o| o.owner.is(customer)),
+            Ok(order) => order.filter(|o| o.owner.is(input.customer)),
             Err(error) => return api_error(state.lang, &error),
         };
         let Some(order) = order else {
@@ -191,10 +198,10 @@ impl Flows {
         };
         state.tries = 0;
         state.filled.insert(SLOT_ORDER_ID.into(), order.id.clone());
-        self.act(state, &order).await
+        self.act(state, &order, input.request_id).await
     }
 
-    async fn act(&self, state: State, order: &Order) -> FlowStep {
+    async fn act(&self, state: State, order: &Order, request_id: &str) -> FlowStep {
         let lang = state.lang;
         match state.intent {
             Intent::Status => done(replies::order_status(lang, order)),
@@ -206,15 +213,15 @@ impl Flows {
                 done(replies::cannot_return(lang, &order.id, order.status))
             }
             Intent::Return(_) if state.filled.contains_key(SLOT_REASON) => {
-                self.submit_return(&state).await
+                self.submit_return(&state, request_id).await
             }
             Intent::Return(kind) => state.wait(SLOT_REASON, replies::ask_reason(lang, kind)),
         }
     }
 
-    async fn cancel(&self, state: &State) -> FlowStep {
+    async fn cancel(&self, state: &State, request_id: &str) -> FlowStep {
         let (lang, id) = (state.lang, state.order_id());
-        match self.orders.cancel(id).await {
+        match self.orders.cancel(id, request_id).await {
             Ok(CancelOutcome::Cancelled) => done(replies::cancelled(lang, id)),
             Ok(CancelOutcome::TooLate { status }) => done(replies::cannot_cancel(lang, id, status)),
             Ok(CancelOutcome::NotFound) => done(replies::not_found(lang, id)),
@@ -222,10 +229,14 @@ impl Flows {
         }
     }
 
-    async fn submit_return(&self, state: &State) -> FlowStep {
+    async fn submit_return(&self, state: &State, request_id: &str) -> FlowStep {
         let (lang, id, kind) = (state.lang, state.order_id(), state.kind());
         let reason = state.filled.get(SLOT_REASON).map_or("", String::as_str);
-        match self.orders.request_return(id, kind, reason).await {
+        match self
+            .orders
+            .request_return(id, kind, reason, request_id)
+            .await
+        {
             Ok(ticket) => FlowStep {
                 reply: replies::return_requested(lang, kind, &ticket.ticket_id),
                 next: None,

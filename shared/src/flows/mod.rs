@@ -19,7 +19,7 @@ mod replies;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{FlowConfig, FlowStep, Flows, handoff};
+pub use engine::{FlowConfig, FlowInput, FlowStep, Flows, handoff};
 pub use order::{
     CancelOutcome, Order, OrderError, OrderItem, OrderOwner, OrderStatus, ReturnKind, ReturnTicket,
     TrackingEvent,

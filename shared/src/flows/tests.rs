@@ -15,13 +15,14 @@ impl OrderSource for Down {
     async fn order(&self, _: &str) -> Result<Option<Order>, OrderError> {
         Err(OrderError::Status(503))
     }
-    async fn cancel(&self, _: &str) -> Result<CancelOutcome, OrderError> {
+    async fn cancel(&self, _: &str, _: &str) -> Result<CancelOutcome, OrderError> {
         Err(OrderError::Status(503))
     }
     async fn request_return(
         &self,
         _: &str,
         _: ReturnKind,
+        _: &str,
         _: &str,
     ) -> Result<ReturnTicket, OrderError> {
         Err(OrderError::Status(503))
@@ -33,6 +34,8 @@ struct Chat {
     flows: Flows,
     customer: Customer,
     context: Option<BotContext>,
+    /// Messages said so far: each turn is a new message id.
+    turns: u32,
 }
 
 impl Chat {
@@ -45,16 +48,27 @@ impl Chat {
             flows: Flows::new(orders, FlowConfig::default()),
             customer,
             context: None,
+            turns: 0,
         }
     }
 
     async fn say(&mut self, text: &str) -> Option<FlowStep> {
-        let step = self
-            .flows
-            .handle(self.context.as_ref(), text, &self.customer)
-            .await;
+        self.turns += 1;
+        let step = self.redeliver(text).await;
         self.context = step.as_ref().and_then(|s| s.next.clone());
         step
+    }
+
+    /// The last message again, as a queue redelivers it after a crash: same id, same
+    /// context.
+    async fn redeliver(&self, text: &str) -> Option<FlowStep> {
+        let request_id = format!("m-{}", self.turns);
+        let input = FlowInput {
+            text,
+            customer: &self.customer,
+            request_id: &request_id,
+        };
+        self.flows.handle(self.context.as_ref(), input).await
     }
 
     /// A turn that must belong to a flow.
@@ -247,6 +261,23 @@ async fn given_paid_order_when_cancel_confirmed_then_order_is_cancelled() {
 }
 
 #[tokio::test]
+async fn given_confirmation_redelivered_after_a_crash_then_same_reply_and_one_cancellation() {
+    let orders = Arc::new(DemoOrderSource::new());
+    let mut chat = Chat::over(orders.clone(), signed_in("42"));
+    chat.step("取消订单123457").await;
+    let before_crash = chat.context.clone();
+    let done = chat.step("确认").await;
+    // The bot crashed before saving the context: the queue redelivers the same message.
+    chat.context = before_crash;
+    let again = chat.redeliver("确认").await.expect("still a flow turn");
+    assert_eq!(
+        again.reply, done.reply,
+        "not \"too late\": the shop saw one request"
+    );
+    assert!(again.reply.contains("已取消"), "{}", again.reply);
+}
+
+#[tokio::test]
 async fn given_cancel_prompt_when_declined_then_order_is_kept() {
     let orders = Arc::new(DemoOrderSource::new());
     let mut chat = Chat::over(orders.clone(), signed_in("42"));
@@ -340,12 +371,12 @@ async fn given_clarify_context_when_customer_picks_an_option_then_flows_stay_out
     let clarify = BotContext::Clarify {
         options: vec!["a".into(), "b".into()],
     };
-    assert!(
-        flows
-            .handle(Some(&clarify), "1", &anonymous())
-            .await
-            .is_none()
-    );
+    let input = FlowInput {
+        text: "1",
+        customer: &anonymous(),
+        request_id: "m-1",
+    };
+    assert!(flows.handle(Some(&clarify), input).await.is_none());
 }
 
 #[tokio::test]

@@ -168,6 +168,9 @@ pub async fn send_outbound(
 
 /// The shop's order system, as the bot's task flows need it: look an order up, cancel it,
 /// open a return or exchange. Implementations never check ownership; the flows do.
+///
+/// Changes carry a `request_id` (the customer message that asked for them): a repeated
+/// request with the same id must have the effect, and get the answer, of the first.
 #[async_trait]
 pub trait OrderSource: Send + Sync {
     /// The order, `None` when the shop knows no such id.
@@ -180,6 +183,7 @@ pub trait OrderSource: Send + Sync {
     async fn cancel(
         &self,
         order_id: &str,
+        request_id: &str,
     ) -> std::result::Result<crate::flows::CancelOutcome, crate::flows::OrderError>;
 
     /// Opens a return or exchange request with the customer's reason.
@@ -188,5 +192,6 @@ pub trait OrderSource: Send + Sync {
         order_id: &str,
         kind: crate::flows::ReturnKind,
         reason: &str,
+        request_id: &str,
     ) -> std::result::Result<crate::flows::ReturnTicket, crate::flows::OrderError>;
 }
