@@ -10,7 +10,7 @@
 //! threshold is the lowest confidence at which answering stays within
 //! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered.
 
-use crate::bot::classifier::{Classifier, Scores, TrainConfig, XorShift};
+use crate::bot::classifier::{Blend, Classifier, Scores, TrainConfig, XorShift};
 use crate::bot::features::SparseVec;
 use serde::Deserialize;
 
@@ -37,6 +37,9 @@ const TEMPERATURES: [f32; 12] = [
     0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0,
 ];
 
+/// Weights of the nearest-paraphrase similarity tried (0: the regression alone).
+const SIMILARITY_WEIGHTS: [f32; 8] = [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0];
+
 /// A labelled question: the format of `queries.jsonl` and `val.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Labelled {
@@ -51,6 +54,8 @@ pub struct Labelled {
 pub struct Calibration {
     /// Softmax temperature for the classifier's scores.
     pub temperature: f32,
+    /// Weight of the nearest-paraphrase similarity in an entry's logit.
+    pub similarity: f32,
     /// Answer when the calibrated confidence reaches this.
     pub threshold: f32,
 }
@@ -59,6 +64,7 @@ impl Default for Calibration {
     fn default() -> Self {
         Self {
             temperature: 1.0,
+            similarity: 0.0,
             threshold: 0.5,
         }
     }
@@ -68,8 +74,8 @@ impl Default for Calibration {
 pub(crate) struct Observation {
     /// The expected class, `None` when out of scope.
     pub expected: Option<u32>,
-    /// Raw scores of the touched classes.
-    pub scores: Vec<(u32, f32)>,
+    /// Raw scores and nearest-paraphrase similarities of the touched classes.
+    pub scores: Vec<(u32, f32, f32)>,
     /// Classes the softmax runs over.
     pub classes: u32,
 }
@@ -82,34 +88,39 @@ impl Observation {
             scores: scores
                 .touched()
                 .iter()
-                .map(|&c| (c, scores.get(c)))
+                .map(|&c| (c, scores.get(c), scores.nearest(c)))
                 .collect(),
             classes,
         }
     }
 
-    /// Best class, its probability at `temperature`, and the expected class's probability.
-    fn at(&self, temperature: f32) -> (Option<u32>, f32, f32) {
+    /// Best class, its probability under `blend`, and the expected class's probability.
+    fn at(&self, blend: Blend) -> (Option<u32>, f32, f32) {
         let untouched = self.classes as usize - self.scores.len();
         let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
         let mut best: Option<(u32, f32)> = None;
-        for &(c, s) in &self.scores {
-            max = max.max(s);
-            if best.is_none_or(|(bc, bs)| s > bs || (s == bs && c < bc)) {
-                best = Some((c, s));
+        for &(c, s, near) in &self.scores {
+            let z = blend.logit(s, near);
+            max = max.max(z);
+            if best.is_none_or(|(bc, bz)| z > bz || (z == bz && c < bc)) {
+                best = Some((c, z));
             }
         }
-        let scaled = |s: f32| ((s - max) / temperature).exp();
+        let scaled = |z: f32| (z - max).exp();
         let total = untouched as f32 * scaled(0.0)
-            + self.scores.iter().map(|&(_, s)| scaled(s)).sum::<f32>();
-        let p_best = best.map_or(0.0, |(_, s)| scaled(s) / total);
-        let p_expected = self.expected.map_or(0.0, |e| {
-            let s = self
+            + self
                 .scores
                 .iter()
-                .find(|(c, _)| *c == e)
-                .map_or(0.0, |(_, s)| *s);
-            scaled(s) / total
+                .map(|&(_, s, near)| scaled(blend.logit(s, near)))
+                .sum::<f32>();
+        let p_best = best.map_or(0.0, |(_, z)| scaled(z) / total);
+        let p_expected = self.expected.map_or(0.0, |e| {
+            let z = self
+                .scores
+                .iter()
+                .find(|(c, _, _)| *c == e)
+                .map_or(0.0, |&(_, s, near)| blend.logit(s, near));
+            scaled(z) / total
         });
         (best.map(|(c, _)| c), p_best, p_expected)
     }
@@ -188,27 +199,62 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
     if in_scope.is_empty() {
         return Calibration::default();
     }
-    let temperature = TEMPERATURES
+    let blend = SIMILARITY_WEIGHTS
         .iter()
-        .copied()
-        .min_by(|a, b| nll(&in_scope, *a).total_cmp(&nll(&in_scope, *b)))
-        .unwrap_or(1.0);
-    let threshold = threshold(observations, temperature, oos_prior);
+        .flat_map(|&similarity| {
+            TEMPERATURES.iter().map(move |&temperature| Blend {
+                temperature,
+                similarity,
+            })
+        })
+        .map(|blend| (nll(&in_scope, blend), blend))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(Blend::PLAIN, |(_, blend)| blend);
+    let threshold = threshold(observations, blend, oos_prior);
+    let right = in_scope
+        .iter()
+        .filter(|o| o.at(blend).0 == o.expected)
+        .count();
+    tracing::info!(
+        held_out = observations.len(),
+        accuracy = right as f32 / in_scope.len() as f32,
+        nll = nll(&in_scope, blend) / in_scope.len() as f32,
+        answered_at_budget = answered_share(observations, blend, threshold),
+        temperature = blend.temperature,
+        similarity = blend.similarity,
+        threshold,
+        "FAQ model calibrated on held-out questions"
+    );
     Calibration {
-        temperature,
+        temperature: blend.temperature,
+        similarity: blend.similarity,
         threshold,
     }
 }
 
-fn nll(in_scope: &[&Observation], temperature: f32) -> f32 {
+fn nll(in_scope: &[&Observation], blend: Blend) -> f32 {
     in_scope
         .iter()
-        .map(|o| -(o.at(temperature).2.max(1e-6)).ln())
+        .map(|o| -(o.at(blend).2.max(1e-6)).ln())
         .sum::<f32>()
 }
 
+/// Share of in-scope questions answered rightly at `threshold`.
+fn answered_share(observations: &[Observation], blend: Blend, threshold: f32) -> f32 {
+    let mut in_scope = 0;
+    let mut right = 0;
+    for o in observations {
+        if let Some(expected) = o.expected {
+            in_scope += 1;
+            let (best, confidence, _) = o.at(blend);
+            right += usize::from(best == Some(expected) && confidence >= threshold);
+        }
+    }
+    right as f32 / in_scope.max(1) as f32
+}
+
 /// The lowest threshold keeping wrong answers within budget.
-fn threshold(observations: &[Observation], temperature: f32, oos_prior: Option<f32>) -> f32 {
+fn threshold(observations: &[Observation], blend: Blend, oos_prior: Option<f32>) -> f32 {
     let n_in = observations.iter().filter(|o| o.expected.is_some()).count() as f32;
     let n_out = observations.len() as f32 - n_in;
     // Weight of one wrong answer, as a share of all questions.
@@ -223,7 +269,7 @@ fn threshold(observations: &[Observation], temperature: f32, oos_prior: Option<f
     let mut points: Vec<(f32, f32)> = observations
         .iter()
         .map(|o| {
-            let (best, confidence, _) = o.at(temperature);
+            let (best, confidence, _) = o.at(blend);
             let cost = match o.expected {
                 Some(e) if best == Some(e) => 0.0,
                 Some(_) => w_in,
@@ -260,7 +306,7 @@ mod tests {
     fn observation(expected: Option<u32>, scores: &[(u32, f32)]) -> Observation {
         Observation {
             expected,
-            scores: scores.to_vec(),
+            scores: scores.iter().map(|&(c, s)| (c, s, 0.0)).collect(),
             classes: 4,
         }
     }
@@ -274,8 +320,12 @@ mod tests {
         observations.push(observation(None, &[(2, 2.0)]));
         observations.push(observation(None, &[(3, 0.5)]));
         let calibration = choose(&observations, None);
-        let confident = observations[0].at(calibration.temperature).1;
-        let wrong = observations[7].at(calibration.temperature).1;
+        let blend = Blend {
+            temperature: calibration.temperature,
+            similarity: calibration.similarity,
+        };
+        let confident = observations[0].at(blend).1;
+        let wrong = observations[7].at(blend).1;
         // One wrong answer (10%) would exceed the budget: the threshold sits above it.
         assert!(
             calibration.threshold > wrong,

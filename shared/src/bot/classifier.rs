@@ -1,17 +1,28 @@
-//! A sparse softmax (multinomial logistic) regression over TF-IDF features, trained at
-//! index build time on the paraphrases.
+//! A softmax (multinomial logistic) regression over TF-IDF features, trained at index
+//! build time on the paraphrases, in one of two shapes chosen by the FAQ's size:
 //!
-//! A weight exists only for a (feature, entry) pair where the feature occurs in one of the
-//! entry's paraphrases; every other pair is zero. That keeps the model as small as the
-//! training data (a 10,000-entry FAQ stays a few megabytes) and a query touches only the
-//! entries sharing a feature with it. Entries sharing nothing score 0 and still take part
-//! in the softmax, so a message unlike every entry gets a low probability everywhere.
+//! - **Dense** ([`dense`]): a weight for every (feature, entry) pair, trained to
+//!   convergence with L-BFGS. A word seen only in other entries' paraphrases counts
+//!   against an entry, which tells similar entries apart best. Used while the weights and
+//!   the training work stay small (FAQs of up to a few hundred entries). Beside it, each
+//!   entry's nearest training paraphrase by cosine ([`neighbours`]): its similarity is
+//!   added to the entry's logit with a weight chosen at calibration ([`Blend`]).
+//! - **Sparse**: a weight only for a (feature, entry) pair where the feature occurs in one
+//!   of the entry's paraphrases; every other pair is zero. That keeps the model as small
+//!   as the training data (a 10,000-entry FAQ stays a few megabytes) and a query touches
+//!   only the entries sharing a feature with it. Entries sharing nothing score 0 and still
+//!   take part in the softmax, so a message unlike every entry gets a low probability
+//!   everywhere. Trained by AdaGrad SGD with L2 decay, in a fixed pseudo-random order.
 //!
-//! Training is AdaGrad SGD with L2 decay, in a fixed pseudo-random order: the same
-//! paraphrases give the same model.
+//! Either way the same paraphrases give the same model.
+
+mod dense;
+mod neighbours;
 
 use crate::bot::features::{SparseVec, read_array, read_u64};
 use crate::{Error, Result};
+use dense::Dense;
+use neighbours::Neighbours;
 
 /// How the classifier is trained.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +38,15 @@ pub(crate) struct TrainConfig {
     /// A feature occurring in more entries than this gets no weights: it tells them
     /// apart hardly at all, and its weights would dominate training and query time.
     pub max_feature_classes: usize,
+    /// The dense model is trained when features × entries stays within this (memory and
+    /// bundle size: four bytes each).
+    pub max_dense_weights: usize,
+    /// ... and paraphrase features × entries within this (time of one L-BFGS step).
+    pub max_dense_work: usize,
+    /// L2 strength of the dense model, per paraphrase.
+    pub dense_l2: f32,
+    /// L-BFGS iterations of the dense model at most.
+    pub dense_iterations: usize,
 }
 
 impl Default for TrainConfig {
@@ -37,13 +57,174 @@ impl Default for TrainConfig {
             l2: 1e-4,
             budget: 400_000_000,
             max_feature_classes: 1_000,
+            max_dense_weights: 8_000_000,
+            max_dense_work: 40_000_000,
+            dense_l2: 1e-4,
+            dense_iterations: 200,
         }
     }
 }
 
-/// The trained weights, stored by feature.
+/// A trained classifier of either shape.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Classifier {
+pub(crate) enum Classifier {
+    /// Every (feature, entry) pair has a weight; the paraphrases are kept for similarity.
+    Dense(Dense, Neighbours),
+    /// Only pairs seen in training have one.
+    Sparse(Sparse),
+}
+
+/// Tags of the two shapes in a bundle.
+const DENSE_TAG: u8 = 1;
+const SPARSE_TAG: u8 = 2;
+
+impl Classifier {
+    /// Trains on `samples` (vector, class) with `features` features and `classes`
+    /// classes, dense when the FAQ is small enough (see [`TrainConfig`]).
+    pub fn train(
+        samples: &[(SparseVec, u32)],
+        features: usize,
+        classes: usize,
+        config: &TrainConfig,
+    ) -> Self {
+        let work = samples.iter().map(|(x, _)| x.len()).sum::<usize>();
+        let dense = features.saturating_mul(classes) <= config.max_dense_weights
+            && work.saturating_mul(classes) <= config.max_dense_work;
+        if dense {
+            Self::Dense(
+                Dense::train(
+                    samples,
+                    features,
+                    classes,
+                    config.dense_l2,
+                    config.dense_iterations,
+                ),
+                Neighbours::build(samples, features),
+            )
+        } else {
+            Self::Sparse(Sparse::train(samples, features, classes, config))
+        }
+    }
+
+    /// Raw scores of `x` into `scores`.
+    pub fn score(&self, x: &SparseVec, scores: &mut Scores) {
+        match self {
+            Self::Dense(model, neighbours) => {
+                model.score(x, scores);
+                scores.nearest.resize(model.classes() as usize, 0.0);
+                neighbours.nearest(x, &mut scores.dots, &mut scores.nearest);
+            }
+            Self::Sparse(model) => model.score(x, scores),
+        }
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> u32 {
+        match self {
+            Self::Dense(model, _) => model.classes(),
+            Self::Sparse(model) => model.classes,
+        }
+    }
+
+    /// The `n` most probable classes under `blend`, best first. Untouched classes are
+    /// never listed (they all share the same low probability).
+    pub fn top(&self, scores: &Scores, blend: Blend, n: usize) -> Vec<Ranked> {
+        let (max, total) = normaliser(self.classes(), scores, blend);
+        let mut best: Vec<u32> = scores.touched.clone();
+        let logit = |c: u32| blend.logit(scores.get(c), scores.nearest(c));
+        let order = |a: &u32, b: &u32| logit(*b).total_cmp(&logit(*a)).then_with(|| a.cmp(b));
+        // Thousands of classes may be touched; only the first `n` need ordering.
+        if n == 0 {
+            return Vec::new();
+        }
+        if n < best.len() {
+            best.select_nth_unstable_by(n - 1, order);
+            best.truncate(n);
+        }
+        best.sort_by(order);
+        best.into_iter()
+            .map(|class| Ranked {
+                class,
+                probability: (logit(class) - max).exp() / total,
+            })
+            .collect()
+    }
+
+    /// Appends the model to `out` (see [`Classifier::read`]).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Dense(model, neighbours) => {
+                out.push(DENSE_TAG);
+                model.write(out);
+                neighbours.write(out);
+            }
+            Self::Sparse(model) => {
+                out.push(SPARSE_TAG);
+                model.write(out);
+            }
+        }
+    }
+
+    /// Reads a model written by [`Classifier::write`], advancing `input`; `features` is
+    /// the size of the feature space.
+    pub fn read(input: &mut &[u8], features: usize) -> Result<Self> {
+        let Some((&tag, rest)) = input.split_first() else {
+            return Err(Error::Corrupt("FAQ model is truncated".into()));
+        };
+        *input = rest;
+        match tag {
+            DENSE_TAG => {
+                let model = Dense::read(input, features)?;
+                let neighbours = Neighbours::read(input, features, model.classes())?;
+                Ok(Self::Dense(model, neighbours))
+            }
+            SPARSE_TAG => Ok(Self::Sparse(Sparse::read(input)?)),
+            other => Err(Error::Corrupt(format!("FAQ model: unknown shape {other}"))),
+        }
+    }
+}
+
+/// How a class's regression score and nearest-paraphrase similarity make its logit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Blend {
+    /// The regression score is divided by this.
+    pub temperature: f32,
+    /// The similarity (0..=1) is multiplied by this.
+    pub similarity: f32,
+}
+
+impl Blend {
+    /// The plain softmax of the regression scores.
+    pub const PLAIN: Blend = Blend {
+        temperature: 1.0,
+        similarity: 0.0,
+    };
+
+    /// The logit of a class scoring `score` whose nearest paraphrase is at `nearest`.
+    pub fn logit(&self, score: f32, nearest: f32) -> f32 {
+        score / self.temperature.max(1e-3) + self.similarity * nearest
+    }
+}
+
+/// The softmax's maximum logit and denominator over `classes` under `blend`; untouched
+/// classes have logit 0.
+fn normaliser(classes: u32, scores: &Scores, blend: Blend) -> (f32, f32) {
+    let untouched = classes as usize - scores.touched.len();
+    let logit = |c: u32| blend.logit(scores.get(c), scores.nearest(c));
+    let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
+    for &c in &scores.touched {
+        max = max.max(logit(c));
+    }
+    let mut total = untouched as f32 * (-max).exp();
+    for &c in &scores.touched {
+        total += (logit(c) - max).exp();
+    }
+    (max, total)
+}
+
+/// The sparse model's weights, stored by feature.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sparse {
     classes: u32,
     /// `offsets[f]..offsets[f + 1]` are feature `f`'s weights.
     offsets: Vec<u32>,
@@ -59,12 +240,21 @@ pub(crate) struct Scores {
     seen: Vec<bool>,
     /// Classes with a nonzero contribution, in first-touch order.
     touched: Vec<u32>,
+    /// Each class's nearest-paraphrase similarity (empty when the model keeps none).
+    nearest: Vec<f32>,
+    /// Scratch: similarity to each paraphrase.
+    dots: Vec<f32>,
 }
 
 impl Scores {
     /// The raw score of `class`.
     pub fn get(&self, class: u32) -> f32 {
         self.dense.get(class as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The similarity of `class`'s nearest paraphrase (0 when unknown).
+    pub fn nearest(&self, class: u32) -> f32 {
+        self.nearest.get(class as usize).copied().unwrap_or(0.0)
     }
 
     /// The touched classes (the others scored 0).
@@ -83,6 +273,7 @@ impl Scores {
             self.seen[c as usize] = false;
         }
         self.touched.clear();
+        self.nearest.clear();
     }
 }
 
@@ -91,11 +282,11 @@ impl Scores {
 pub(crate) struct Ranked {
     /// The class (entry position).
     pub class: u32,
-    /// Softmax probability at the temperature asked for.
+    /// Softmax probability under the blend asked for.
     pub probability: f32,
 }
 
-impl Classifier {
+impl Sparse {
     /// Trains on `samples` (vector, class) with `features` features and `classes` classes.
     pub fn train(
         samples: &[(SparseVec, u32)],
@@ -186,7 +377,7 @@ impl Classifier {
         squares: &mut [f32],
     ) {
         self.score(x, scores);
-        let (max, total) = self.normaliser(scores, 1.0);
+        let (max, total) = normaliser(self.classes, scores, Blend::PLAIN);
         // From here on the scores hold probabilities.
         for &c in &scores.touched {
             let c = c as usize;
@@ -220,56 +411,7 @@ impl Classifier {
         }
     }
 
-    /// The softmax's maximum and denominator at `temperature` (scores divided by it).
-    fn normaliser(&self, scores: &Scores, temperature: f32) -> (f32, f32) {
-        let untouched = self.classes as usize - scores.touched.len();
-        let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
-        for &c in &scores.touched {
-            max = max.max(scores.get(c));
-        }
-        let max = max / temperature;
-        let mut total = untouched as f32 * (-max).exp();
-        for &c in &scores.touched {
-            total += (scores.get(c) / temperature - max).exp();
-        }
-        (max * temperature, total)
-    }
-
-    /// The `n` most probable classes at `temperature`, best first. Untouched classes are
-    /// never listed (they all share the same low probability).
-    pub fn top(&self, scores: &Scores, temperature: f32, n: usize) -> Vec<Ranked> {
-        let temperature = temperature.max(1e-3);
-        let (max, total) = self.normaliser(scores, temperature);
-        let mut best: Vec<u32> = scores.touched.clone();
-        let order = |a: &u32, b: &u32| {
-            scores
-                .get(*b)
-                .total_cmp(&scores.get(*a))
-                .then_with(|| a.cmp(b))
-        };
-        // Thousands of classes may be touched; only the first `n` need ordering.
-        if n == 0 {
-            return Vec::new();
-        }
-        if n < best.len() {
-            best.select_nth_unstable_by(n - 1, order);
-            best.truncate(n);
-        }
-        best.sort_by(order);
-        best.into_iter()
-            .map(|class| Ranked {
-                class,
-                probability: ((scores.get(class) - max) / temperature).exp() / total,
-            })
-            .collect()
-    }
-
-    /// Number of classes.
-    pub fn classes(&self) -> u32 {
-        self.classes
-    }
-
-    /// Appends the model to `out` (see [`Classifier::read`]).
+    /// Appends the model to `out` (see [`Sparse::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&u64::from(self.classes).to_le_bytes());
         out.extend_from_slice(&(self.offsets.len() as u64).to_le_bytes());
@@ -285,7 +427,7 @@ impl Classifier {
         }
     }
 
-    /// Reads a model written by [`Classifier::write`], advancing `input`.
+    /// Reads a model written by [`Sparse::write`], advancing `input`.
     pub fn read(input: &mut &[u8]) -> Result<Self> {
         let corrupt = |what: &str| Error::Corrupt(format!("FAQ model: {what}"));
         let classes = u32::try_from(read_u64(input)?).map_err(|_| corrupt("class count"))?;
@@ -336,7 +478,15 @@ mod tests {
     use super::*;
     use crate::bot::features::Featurizer;
 
-    fn toy() -> (Featurizer, Classifier) {
+    /// Training limited to the sparse shape.
+    fn sparse_only() -> TrainConfig {
+        TrainConfig {
+            max_dense_weights: 0,
+            ..TrainConfig::default()
+        }
+    }
+
+    fn toy(config: &TrainConfig) -> (Featurizer, Classifier) {
         let data = [
             ("track my package", 0),
             ("where is my parcel", 0),
@@ -352,34 +502,47 @@ mod tests {
             .iter()
             .map(|(t, c)| (featurizer.transform(t), *c))
             .collect();
-        let model = Classifier::train(&samples, featurizer.len(), 3, &TrainConfig::default());
+        let model = Classifier::train(&samples, featurizer.len(), 3, config);
         (featurizer, model)
     }
 
     fn best(featurizer: &Featurizer, model: &Classifier, text: &str) -> Option<Ranked> {
         let mut scores = Scores::default();
         model.score(&featurizer.transform(text), &mut scores);
-        model.top(&scores, 1.0, 3).first().copied()
+        model.top(&scores, Blend::PLAIN, 3).first().copied()
     }
 
     #[test]
     fn given_toy_paraphrases_when_trained_then_new_wordings_get_their_class() {
-        let (featurizer, model) = toy();
-        assert_eq!(
-            best(&featurizer, &model, "where is my package").map(|r| r.class),
-            Some(0)
-        );
-        assert_eq!(
-            best(&featurizer, &model, "please cancel it").map(|r| r.class),
-            Some(1)
-        );
-        assert_eq!(
-            best(&featurizer, &model, "能退货吗").map(|r| r.class),
-            Some(2)
-        );
-        let sure = best(&featurizer, &model, "track my package").expect("ranked");
-        assert!(sure.probability > 0.6, "{sure:?}");
-        assert!(best(&featurizer, &model, "今天天气").is_none());
+        for config in [TrainConfig::default(), sparse_only()] {
+            let (featurizer, model) = toy(&config);
+            assert_eq!(
+                matches!(model, Classifier::Dense(..)),
+                config.max_dense_weights > 0
+            );
+            assert_eq!(
+                best(&featurizer, &model, "where is my package").map(|r| r.class),
+                Some(0)
+            );
+            assert_eq!(
+                best(&featurizer, &model, "please cancel it").map(|r| r.class),
+                Some(1)
+            );
+            assert_eq!(
+                best(&featurizer, &model, "能退货吗").map(|r| r.class),
+                Some(2)
+            );
+            let sure = best(&featurizer, &model, "track my package").expect("ranked");
+            assert!(sure.probability > 0.6, "{sure:?}");
+            // A message sharing nothing: no class stands out.
+            let unsure = best(&featurizer, &model, "今天天气");
+            assert!(
+                unsure.is_none_or(|r| r.probability < sure.probability - 0.2),
+                "{unsure:?} {sure:?}"
+            );
+        }
+        let (featurizer, sparse) = toy(&sparse_only());
+        assert!(best(&featurizer, &sparse, "今天天气").is_none());
     }
 
     #[test]
@@ -393,14 +556,14 @@ mod tests {
             .collect();
         let capped = TrainConfig {
             max_feature_classes: 2,
-            ..TrainConfig::default()
+            ..sparse_only()
         };
         let model = Classifier::train(&samples, featurizer.len(), 3, &capped);
         let mut scores = Scores::default();
         model.score(&featurizer.transform("order"), &mut scores);
         assert!(scores.touched().is_empty(), "{:?}", scores.touched());
         // Uncapped, "order" has a weight in every class.
-        let full = Classifier::train(&samples, featurizer.len(), 3, &TrainConfig::default());
+        let full = Classifier::train(&samples, featurizer.len(), 3, &sparse_only());
         full.score(&featurizer.transform("order"), &mut scores);
         assert_eq!(scores.touched().len(), 3);
         // Words of one entry keep theirs.
@@ -409,34 +572,67 @@ mod tests {
     }
 
     #[test]
+    fn given_word_of_other_entries_when_dense_then_it_lowers_this_entry() {
+        let (featurizer, dense) = toy(&TrainConfig::default());
+        let (_, sparse) = toy(&sparse_only());
+        let mut scores = Scores::default();
+        // "stop" occurs only in entry 1's paraphrases: only the dense model holds it
+        // against entry 0.
+        let x = featurizer.transform("stop");
+        dense.score(&x, &mut scores);
+        assert!(scores.get(0) < 0.0, "{}", scores.get(0));
+        sparse.score(&x, &mut scores);
+        assert_eq!(scores.get(0), 0.0);
+    }
+
+    #[test]
     fn given_same_data_when_trained_twice_then_models_are_identical() {
-        assert_eq!(toy().1, toy().1);
+        assert_eq!(
+            toy(&TrainConfig::default()).1,
+            toy(&TrainConfig::default()).1
+        );
+        assert_eq!(toy(&sparse_only()).1, toy(&sparse_only()).1);
     }
 
     #[test]
     fn given_model_when_written_and_read_then_it_is_the_same() {
-        let (_, model) = toy();
-        let mut bytes = Vec::new();
-        model.write(&mut bytes);
-        let mut input = &bytes[..];
-        assert_eq!(Classifier::read(&mut input).expect("read"), model);
-        let mut cut = &bytes[..bytes.len() / 2];
-        assert!(Classifier::read(&mut cut).is_err());
+        for config in [TrainConfig::default(), sparse_only()] {
+            let (featurizer, model) = toy(&config);
+            let mut bytes = Vec::new();
+            model.write(&mut bytes);
+            let mut input = &bytes[..];
+            assert_eq!(
+                Classifier::read(&mut input, featurizer.len()).expect("read"),
+                model
+            );
+            assert!(input.is_empty());
+            let mut cut = &bytes[..bytes.len() / 2];
+            assert!(Classifier::read(&mut cut, featurizer.len()).is_err());
+            let mut unknown = bytes.clone();
+            unknown[0] = 9;
+            assert!(Classifier::read(&mut &unknown[..], featurizer.len()).is_err());
+        }
     }
 
     #[test]
     fn given_probabilities_when_temperature_rises_then_they_flatten() {
-        let (featurizer, model) = toy();
-        let mut scores = Scores::default();
-        model.score(&featurizer.transform("cancel my order"), &mut scores);
-        let sharp = model.top(&scores, 0.5, 1)[0].probability;
-        let flat = model.top(&scores, 4.0, 1)[0].probability;
-        assert!(sharp > flat, "{sharp} {flat}");
-        let sum: f32 = model
-            .top(&scores, 1.0, 10)
-            .iter()
-            .map(|r| r.probability)
-            .sum();
-        assert!(sum <= 1.0 + 1e-4);
+        for config in [TrainConfig::default(), sparse_only()] {
+            let (featurizer, model) = toy(&config);
+            let mut scores = Scores::default();
+            model.score(&featurizer.transform("cancel my order"), &mut scores);
+            let at = |temperature| Blend {
+                temperature,
+                similarity: 0.0,
+            };
+            let sharp = model.top(&scores, at(0.5), 1)[0].probability;
+            let flat = model.top(&scores, at(4.0), 1)[0].probability;
+            assert!(sharp > flat, "{sharp} {flat}");
+            let sum: f32 = model
+                .top(&scores, Blend::PLAIN, 10)
+                .iter()
+                .map(|r| r.probability)
+                .sum();
+            assert!(sum <= 1.0 + 1e-4);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! from the entries (and an optional labelled validation set) and stored in the bundle.
 
 use crate::bot::calibrate::{self, Calibration, Labelled, Observation};
-use crate::bot::classifier::{Classifier, Ranked, Scores, TrainConfig};
+use crate::bot::classifier::{Blend, Classifier, Ranked, Scores, TrainConfig};
 use crate::bot::faq::FaqEntry;
 use crate::bot::features::{Featurizer, Hashed, SparseVec};
 use crate::{Error, Result};
@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 1;
+const MODEL_VERSION: u32 = 2;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
@@ -94,16 +94,29 @@ impl FaqModel {
     /// The `n` most likely entries for `text` with calibrated probabilities, best first.
     pub fn rank(&self, text: &str, n: usize) -> Vec<Ranked> {
         let x = self.featurizer.transform(text);
+        if x.is_empty() {
+            // Nothing in common with any paraphrase: no entry is closest.
+            return Vec::new();
+        }
         SCORES.with_borrow_mut(|scores| {
             self.classifier.score(&x, scores);
-            self.classifier.top(scores, self.calibration.temperature, n)
+            self.classifier.top(scores, self.blend(), n)
         })
+    }
+
+    /// How scores become probabilities, as calibrated.
+    fn blend(&self) -> Blend {
+        Blend {
+            temperature: self.calibration.temperature,
+            similarity: self.calibration.similarity,
+        }
     }
 
     /// Appends the model to `out` (see [`FaqModel::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&MODEL_VERSION.to_le_bytes());
         out.extend_from_slice(&self.calibration.temperature.to_le_bytes());
+        out.extend_from_slice(&self.calibration.similarity.to_le_bytes());
         out.extend_from_slice(&self.calibration.threshold.to_le_bytes());
         self.featurizer.write(out);
         self.classifier.write(out);
@@ -112,7 +125,7 @@ impl FaqModel {
     /// Reads a model written by [`FaqModel::write`]; `entries` is the entry count it must
     /// classify into.
     pub fn read(mut input: &[u8], entries: usize) -> Result<Self> {
-        let header = crate::bot::features::read_array(&mut input, 3, u32::from_le_bytes)?;
+        let header = crate::bot::features::read_array(&mut input, 4, u32::from_le_bytes)?;
         if header[0] != MODEL_VERSION {
             return Err(Error::Corrupt(format!(
                 "FAQ model version {} is not supported",
@@ -121,10 +134,11 @@ impl FaqModel {
         }
         let calibration = Calibration {
             temperature: f32::from_bits(header[1]),
-            threshold: f32::from_bits(header[2]),
+            similarity: f32::from_bits(header[2]),
+            threshold: f32::from_bits(header[3]),
         };
         let featurizer = Featurizer::read(&mut input)?;
-        let classifier = Classifier::read(&mut input)?;
+        let classifier = Classifier::read(&mut input, featurizer.len())?;
         if !input.is_empty() || classifier.classes() as usize != entries {
             return Err(Error::Corrupt("FAQ model does not fit its entries".into()));
         }
