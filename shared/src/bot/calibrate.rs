@@ -181,11 +181,64 @@ pub(crate) fn cross_validate(
         }
         let model = Classifier::train(&train, features, classes, config);
         for (i, expected) in held {
-            model.score(&samples[i].0, &mut scores);
-            observations.push(Observation::new(&scores, classes as u32, expected));
+            observations.push(observe(&model, &samples[i].0, expected, &mut scores));
         }
     }
     choose(&observations, Some(OUT_OF_SCOPE_PRIOR))
+}
+
+/// Calibrates a model trained on `paraphrases` (vector, entry) plus the in-scope
+/// questions of `labelled` (vector, entry or `None` when out of scope): each of [`FOLDS`]
+/// folds trains on the paraphrases and the other folds' questions, and observes its own.
+pub(crate) fn cross_validate_labelled(
+    paraphrases: &[(SparseVec, u32)],
+    labelled: &[(SparseVec, Option<u32>)],
+    classes: usize,
+    features: usize,
+    config: &TrainConfig,
+) -> Calibration {
+    let mut order: Vec<usize> = (0..labelled.len()).collect();
+    XorShift(0x9E37_79B9_7F4A_7C15).shuffle(&mut order);
+    let mut fold_of = vec![0; labelled.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        fold_of[i] = rank % FOLDS;
+    }
+    let mut observations = Vec::with_capacity(labelled.len());
+    let mut scores = Scores::default();
+    for fold in 0..FOLDS.min(labelled.len()) {
+        let mut train = paraphrases.to_vec();
+        train.extend(
+            labelled
+                .iter()
+                .zip(&fold_of)
+                .filter(|(_, f)| **f != fold)
+                .filter_map(|((x, expected), _)| expected.map(|class| (x.clone(), class))),
+        );
+        let model = Classifier::train(&train, features, classes, config);
+        for ((x, expected), _) in labelled.iter().zip(&fold_of).filter(|(_, f)| **f == fold) {
+            observations.push(observe(&model, x, *expected, &mut scores));
+        }
+    }
+    choose(&observations, None)
+}
+
+/// What `model` says about `x`; a message sharing no feature gets no candidate, as in
+/// the matcher.
+fn observe(
+    model: &Classifier,
+    x: &SparseVec,
+    expected: Option<u32>,
+    scores: &mut Scores,
+) -> Observation {
+    if x.is_empty() {
+        return Observation {
+            expected,
+            scores: Vec::new(),
+            classes: model.classes(),
+        };
+    }
+    model.score(x, scores);
+    Observation::new(scores, model.classes(), expected)
 }
 
 /// The temperature and threshold best for `observations`. With `oos_prior`, in-scope and

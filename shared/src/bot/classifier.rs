@@ -57,7 +57,7 @@ impl Default for TrainConfig {
             l2: 1e-4,
             budget: 400_000_000,
             max_feature_classes: 1_000,
-            max_dense_weights: 8_000_000,
+            max_dense_weights: 3_000_000,
             max_dense_work: 40_000_000,
             dense_l2: 1e-4,
             dense_iterations: 200,

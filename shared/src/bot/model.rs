@@ -1,7 +1,7 @@
 //! The trained part of an index version: features, classifier and calibration, built
 //! from the entries (and an optional labelled validation set) and stored in the bundle.
 
-use crate::bot::calibrate::{self, Calibration, Labelled, Observation};
+use crate::bot::calibrate::{self, Calibration, Labelled};
 use crate::bot::classifier::{Blend, Classifier, Ranked, Scores, TrainConfig};
 use crate::bot::faq::FaqEntry;
 use crate::bot::features::{Featurizer, Hashed, SparseVec};
@@ -27,10 +27,13 @@ pub(crate) struct FaqModel {
 }
 
 impl FaqModel {
-    /// Trains on the paraphrases of `entries`; calibrates on `validation` when given
-    /// (queries naming unknown entries count as out of scope), else by cross-validation.
+    /// Trains on the paraphrases of `entries` and calibrates by cross-validation on them;
+    /// with a labelled `validation` set, its questions train the model too (real
+    /// customer wordings are the best examples there are) and calibration is
+    /// cross-validated over them instead (questions naming unknown entries count as out
+    /// of scope).
     pub fn build(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Self {
-        let hashed: Vec<(Hashed, u32)> = entries
+        let mut hashed: Vec<(Hashed, u32)> = entries
             .iter()
             .enumerate()
             .flat_map(|(class, entry)| {
@@ -39,6 +42,25 @@ impl FaqModel {
                     .map(move |p| (Hashed::of(p), class as u32))
             })
             .collect();
+        let paraphrases = hashed.len();
+        let position: HashMap<&str, u32> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.as_str(), i as u32))
+            .collect();
+        let labelled: Vec<(Hashed, Option<u32>)> = validation
+            .unwrap_or_default()
+            .iter()
+            .map(|q| {
+                let expected = q.expected.as_deref().and_then(|id| position.get(id));
+                (Hashed::of(&q.text), expected.copied())
+            })
+            .collect();
+        hashed.extend(
+            labelled
+                .iter()
+                .filter_map(|(doc, expected)| expected.map(|class| (doc.clone(), class))),
+        );
         let featurizer = Featurizer::fit_hashed(hashed.iter().map(|(doc, _)| doc));
         let samples: Vec<(SparseVec, u32)> = hashed
             .iter()
@@ -47,48 +69,33 @@ impl FaqModel {
         drop(hashed);
         let config = TrainConfig::default();
         let classifier = Classifier::train(&samples, featurizer.len(), entries.len(), &config);
-        let mut model = Self {
-            featurizer,
-            classifier,
-            calibration: Calibration::default(),
-        };
-        model.calibration = match validation {
-            Some(validation) if !validation.is_empty() => model.calibrate_on(entries, validation),
-            _ => {
-                calibrate::cross_validate(&samples, entries.len(), model.featurizer.len(), &config)
-            }
+        let calibration = if labelled.is_empty() {
+            calibrate::cross_validate(&samples, entries.len(), featurizer.len(), &config)
+        } else {
+            let labelled: Vec<(SparseVec, Option<u32>)> = labelled
+                .iter()
+                .map(|(doc, expected)| (featurizer.transform_hashed(doc), *expected))
+                .collect();
+            calibrate::cross_validate_labelled(
+                &samples[..paraphrases],
+                &labelled,
+                entries.len(),
+                featurizer.len(),
+                &config,
+            )
         };
         tracing::info!(
             entries = entries.len(),
-            features = model.featurizer.len(),
-            temperature = model.calibration.temperature,
-            threshold = model.calibration.threshold,
+            features = featurizer.len(),
+            temperature = calibration.temperature,
+            threshold = calibration.threshold,
             "FAQ model trained"
         );
-        model
-    }
-
-    fn calibrate_on(&self, entries: &[FaqEntry], validation: &[Labelled]) -> Calibration {
-        let position: HashMap<&str, u32> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.as_str(), i as u32))
-            .collect();
-        let observations: Vec<Observation> = SCORES.with_borrow_mut(|scores| {
-            validation
-                .iter()
-                .map(|q| {
-                    let expected = q
-                        .expected
-                        .as_deref()
-                        .and_then(|id| position.get(id).copied());
-                    self.classifier
-                        .score(&self.featurizer.transform(&q.text), scores);
-                    Observation::new(scores, self.classifier.classes(), expected)
-                })
-                .collect()
-        });
-        calibrate::choose(&observations, None)
+        Self {
+            featurizer,
+            classifier,
+            calibration,
+        }
     }
 
     /// The `n` most likely entries for `text` with calibrated probabilities, best first.
@@ -147,5 +154,61 @@ impl FaqModel {
             classifier,
             calibration,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::index::tests::fixture;
+
+    fn labelled(text: &str, expected: Option<&str>) -> Labelled {
+        Labelled {
+            text: text.into(),
+            expected: expected.map(str::to_owned),
+        }
+    }
+
+    fn best(model: &FaqModel, text: &str) -> Option<u32> {
+        model.rank(text, 1).first().map(|r| r.class)
+    }
+
+    #[test]
+    fn given_labelled_questions_when_built_then_their_wordings_are_learnt() {
+        let entries = fixture();
+        let courier = entries.iter().position(|e| e.id == "courier");
+        let validation = [
+            labelled("寄EMS邮政", Some("courier")),
+            labelled("EMS邮政可以吗", Some("courier")),
+            labelled("退款多久能到", Some("refund-time")),
+            labelled("包邮不", Some("shipping-fee")),
+            labelled("今天天气好", None),
+            labelled("track my order", Some("en-track")),
+        ];
+        let plain = FaqModel::build(&entries, None);
+        let taught = FaqModel::build(&entries, Some(&validation));
+        assert_ne!(best(&plain, "EMS邮政"), courier.map(|c| c as u32));
+        assert_eq!(best(&taught, "EMS邮政"), courier.map(|c| c as u32));
+        let threshold = taught.calibration.threshold;
+        assert!(threshold > 0.0 && threshold <= 1.0, "{threshold}");
+    }
+
+    #[test]
+    fn given_model_when_written_and_read_then_it_ranks_the_same() {
+        let entries = fixture();
+        let model = FaqModel::build(&entries, None);
+        let mut bytes = Vec::new();
+        model.write(&mut bytes);
+        let read = FaqModel::read(&bytes, entries.len()).expect("read");
+        assert_eq!(read, model);
+        assert_eq!(read.rank("退款要几天", 3), model.rank("退款要几天", 3));
+        assert!(FaqModel::read(&bytes, entries.len() + 1).is_err());
+        let mut old = bytes.clone();
+        old[..4].copy_from_slice(&1u32.to_le_bytes());
+        assert!(matches!(
+            FaqModel::read(&old, entries.len()),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(model.rank("", 3).is_empty(), "nothing in common");
     }
 }
