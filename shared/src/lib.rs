@@ -21,6 +21,7 @@ pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod ports;
+pub mod render;
 pub mod telemetry;
 pub mod web;
 

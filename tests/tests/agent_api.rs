@@ -153,6 +153,7 @@ impl App {
                     text: "我要退货".into(),
                     created_at: now_millis(),
                     sentiment: None,
+                    quick_replies: Vec::new(),
                 },
             )
             .await

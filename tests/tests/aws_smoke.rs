@@ -87,6 +87,7 @@ async fn given_a_failed_delivery_when_delivered_later_then_the_reason_is_gone() 
         text: "您好".into(),
         created_at: 2_000,
         sentiment: None,
+        quick_replies: Vec::new(),
     };
     let (stored, _) = store.append(&conv.id, reply).await.expect("append");
     let failed = DeliveryState::Failed("rate limited".into());

@@ -101,6 +101,8 @@ macro_rules! contract_suite {
                 $crate::store::save_round_trips_and_clears_bot_context(
                     b.conversation_store().await?,
                 ),
+            store_append_round_trips_quick_replies(b) =>
+                $crate::store::append_round_trips_quick_replies(b.conversation_store().await?),
             store_append_round_trips_sentiment(b) =>
                 $crate::store::append_round_trips_sentiment(b.conversation_store().await?),
             store_fifty_concurrent_claims_one_wins(b) =>

@@ -356,6 +356,33 @@ async fn given_a_client_retry_when_the_same_message_is_posted_three_times_then_o
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn given_an_answer_with_a_variable_and_quick_replies_then_the_widget_gets_them_filled_in() {
+    let system = system(Faults::default()).await;
+    let (_, token) = system.session().await;
+    system.say(&token, "quick-1", "运费怎么算").await;
+    system.drain().await;
+
+    let (status, body) = call(
+        &system.web,
+        "GET",
+        "/v1/web/messages?after=0&wait=0",
+        Some(&token),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = &body["messages"][1];
+    // shipping-fee-zh: "{{customer_name|亲}}，单笔订单…"; an anonymous visitor has no name.
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.starts_with("亲，单笔订单实付满99元"), "{text}");
+    assert_eq!(
+        answer["quick_replies"],
+        json!(["退货运费谁出？", "退款多久能到账？"])
+    );
+    assert!(body["messages"][0].get("quick_replies").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn given_a_failure_between_storing_and_replying_when_redelivered_then_answered_once() {
     let system = system(Faults {
         failed_reply_sends: 1,

@@ -590,6 +590,7 @@ async fn given_nothing_new_when_long_polling_then_returns_as_soon_as_a_reply_is_
                     text: "您好！".into(),
                     created_at: now_millis(),
                     sentiment: None,
+                    quick_replies: Vec::new(),
                 },
             )
             .await

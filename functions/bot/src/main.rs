@@ -31,6 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         blobs,
         BotConfig {
             default_queue: config::or("KEFU_DEFAULT_QUEUE", "general"),
+            shop_name: config::optional("KEFU_SHOP_NAME"),
         },
     )
     .with_policy(config::escalation_policy()?);

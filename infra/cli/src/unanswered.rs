@@ -139,6 +139,7 @@ fn skeleton(clusters: &[Cluster]) -> Vec<FaqEntry> {
             category: None,
             tags: Vec::new(),
             locale: None,
+            quick_replies: Vec::new(),
         })
         .collect()
 }

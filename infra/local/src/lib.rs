@@ -44,6 +44,8 @@ pub struct Settings {
     pub queues: Vec<String>,
     /// `KEFU_DEFAULT_QUEUE`.
     pub default_queue: String,
+    /// `KEFU_SHOP_NAME`: `{{shop_name}}` in answers.
+    pub shop_name: Option<String>,
     /// `KEFU_VISIBILITY_SECS`: how long a message taken by a consumer stays hidden.
     pub visibility: Duration,
     /// The escalation policy (`KEFU_ESCALATE_*`, `KEFU_VIP_*`, `KEFU_PRIORITY_*`).
@@ -64,6 +66,7 @@ impl Settings {
             shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET"),
             cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
+            shop_name: config::optional("KEFU_SHOP_NAME"),
             queues,
             visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
             policy: config::escalation_policy()?,
@@ -92,8 +95,7 @@ pub async fn run(
     let tokens = TokenSigner::new(token_secret(&settings)?)?;
 
     let faq = Arc::new(FaqLibrary::new(Duration::from_secs(30)));
-    publish_faq(blobs.as_ref(), &settings.faq_source).await?;
-    faq.load(blobs.as_ref()).await?;
+    load_faq(&faq, blobs.as_ref(), &settings.faq_source).await?;
 
     let agents = Arc::new(storage.agents());
     if ensure_agent(
@@ -118,6 +120,7 @@ pub async fn run(
             blobs.clone(),
             BotConfig {
                 default_queue: settings.default_queue.clone(),
+                shop_name: settings.shop_name.clone(),
             },
         )
         .with_policy(settings.policy.clone())
@@ -226,9 +229,14 @@ fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, content_type)], body)
 }
 
-/// Copies the FAQ source into the blob store and publishes it, so the local runner starts
-/// with the file's current content exactly as the faq-indexer would publish it.
-async fn publish_faq(blobs: &dyn BlobStore, source: &std::path::Path) -> anyhow::Result<()> {
+/// Starts with the FAQ source file's current content, published exactly as the faq-indexer
+/// would publish it. An unchanged source keeps the version built from it, so a restart is
+/// quick; it is rebuilt when that version no longer loads (e.g. built by an older release).
+async fn load_faq(
+    faq: &FaqLibrary,
+    blobs: &dyn BlobStore,
+    source: &std::path::Path,
+) -> anyhow::Result<()> {
     let bytes = tokio::fs::read(source)
         .await
         .with_context(|| format!("reading the FAQ source {}", source.display()))?;
@@ -237,6 +245,19 @@ async fn publish_faq(blobs: &dyn BlobStore, source: &std::path::Path) -> anyhow:
         .and_then(|n| n.to_str())
         .context("the FAQ source needs a file name")?;
     let key = format!("{SOURCE_PREFIX}{name}");
+    let unchanged = blobs.get(&key).await?.as_deref() == Some(bytes.as_slice());
+    if unchanged {
+        match faq.load(blobs).await {
+            Ok(Some(version)) => {
+                tracing::info!(%version, "FAQ source unchanged; keeping its version");
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(error = %kefu::cause_chain(&error), "FAQ version does not load; rebuilding");
+            }
+        }
+    }
     blobs.put(&key, bytes).await?;
     let published = publish(blobs, &key).await?;
     tracing::info!(
@@ -245,6 +266,7 @@ async fn publish_faq(blobs: &dyn BlobStore, source: &std::path::Path) -> anyhow:
         build_ms = published.build_ms,
         "FAQ published"
     );
+    faq.load(blobs).await?;
     Ok(())
 }
 
@@ -265,4 +287,41 @@ fn token_secret(settings: &Settings) -> anyhow::Result<String> {
     );
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRY: &str = r#"{"id":"hours","question":"When are you open?","answer":"9am-6pm."}"#;
+
+    #[tokio::test]
+    async fn given_an_unchanged_faq_source_when_restarted_then_its_version_is_kept_and_an_edit_republishes()
+     {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = EmbeddedStore::open(&dir.path().join("data")).expect("store");
+        let blobs = storage.blobs();
+        let source = dir.path().join("faq.jsonl");
+        std::fs::write(&source, format!("{ENTRY}\n")).expect("write source");
+        let start = || async {
+            let faq = FaqLibrary::new(Duration::from_secs(30));
+            load_faq(&faq, &blobs, &source).await.expect("loads");
+            faq.version().expect("a version is in use")
+        };
+
+        let first = start().await;
+        let restarted = start().await;
+        std::fs::write(
+            &source,
+            format!(
+                "{ENTRY}\n{}\n",
+                r#"{"id":"fee","question":"How much is shipping?","answer":"CNY 8."}"#
+            ),
+        )
+        .expect("edit source");
+        let edited = start().await;
+
+        assert_eq!(restarted, first, "nothing changed: nothing rebuilt");
+        assert_ne!(edited, first, "the edit is published");
+    }
 }

@@ -24,15 +24,52 @@
   const input = mount.querySelector(".kefu-input");
   const status = mount.querySelector(".kefu-status");
 
-  function show(author, text, seq) {
+  // Text with [label](https://…) links drawn as links; everything else stays text (no HTML).
+  function fill(row, text) {
+    const link = /\[([^\[\]]+)\]\((https?:\/\/[^\s()"<>]+)\)/g;
+    let at = 0;
+    for (const m of text.matchAll(link)) {
+      row.append(text.slice(at, m.index));
+      const a = document.createElement("a");
+      a.href = m[2];
+      a.textContent = m[1];
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      row.append(a);
+      at = m.index + m[0].length;
+    }
+    row.append(text.slice(at));
+  }
+
+  // Buttons that send a follow-up question; only the newest message keeps its buttons.
+  function offer(replies) {
+    log.querySelectorAll(".kefu-quick").forEach((old) => old.remove());
+    if (!replies || !replies.length) return;
+    const bar = document.createElement("div");
+    bar.className = "kefu-quick";
+    for (const reply of replies) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = reply;
+      button.addEventListener("click", () => {
+        bar.remove();
+        send(reply);
+      });
+      bar.appendChild(button);
+    }
+    log.appendChild(bar);
+  }
+
+  function show(author, text, seq, quickReplies) {
     if (seq && seen.has(seq)) return;
     if (seq) seen.add(seq);
     const row = document.createElement("div");
     row.className = "kefu-msg kefu-" + author;
     row.dataset.author = author;
     if (seq) row.dataset.seq = seq;
-    row.textContent = text;
+    fill(row, text);
     log.appendChild(row);
+    offer(quickReplies);
     log.scrollTop = log.scrollHeight;
   }
 
@@ -119,7 +156,7 @@
         const data = await call("GET", "/v1/web/messages?after=" + lastSeq + "&wait=20");
         for (const m of data.messages) {
           lastSeq = Math.max(lastSeq, m.seq);
-          show(m.author, m.text, m.seq);
+          show(m.author, m.text, m.seq, m.quick_replies);
         }
       } catch (err) {
         if (err.status === 401 || err.status === 404) resetSession();

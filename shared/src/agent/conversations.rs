@@ -89,6 +89,9 @@ struct MessageView {
     #[serde(skip_serializing_if = "Option::is_none")]
     agent_id: Option<String>,
     text: String,
+    /// Follow-ups the customer was offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quick_replies: Vec<String>,
     created_at: String,
     /// `pending`, `delivered` or `failed`.
     delivery: &'static str,
@@ -109,6 +112,7 @@ impl From<Message> for MessageView {
             author: m.author,
             agent_id: m.agent_id,
             text: m.text,
+            quick_replies: m.quick_replies,
             created_at: rfc3339(m.created_at),
             delivery,
             delivery_error,

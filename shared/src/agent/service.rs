@@ -72,6 +72,7 @@ pub async fn reply(
                 text,
                 created_at: now_millis(),
                 sentiment: None,
+                quick_replies: Vec::new(),
             },
         )
         .await?;
@@ -84,6 +85,7 @@ pub async fn reply(
         author: Author::Agent,
         agent_id: Some(agent.to_owned()),
         text: message.text.clone(),
+        quick_replies: Vec::new(),
         in_reply_to: None,
         created_at: message.created_at,
     };

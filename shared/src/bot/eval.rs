@@ -538,6 +538,7 @@ mod tests {
                     category: None,
                     tags: Vec::new(),
                     locale: None,
+                    quick_replies: Vec::new(),
                 }
             })
             .collect()

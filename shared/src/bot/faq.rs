@@ -7,9 +7,12 @@
 //! ```
 //!
 //! ```text
-//! id,question,similar,answer,category,tags,locale
-//! refund-time,退款多久到账？,钱什么时候退回来|退款要几天,…,after-sales,退款|时效,zh-CN
+//! id,question,similar,answer,category,tags,locale,quick_replies
+//! refund-time,退款多久到账？,钱什么时候退回来|退款要几天,…,after-sales,退款|时效,zh-CN,怎么退货
 //! ```
+//!
+//! Answers may use `{{customer_name}}`-style variables and `[label](https://…)` links, and
+//! offer `quick_replies` (see [`crate::render`]); both are checked here.
 //!
 //! Parsing is all or nothing: every problem is collected with its line number, and a source
 //! with any problem is rejected as a whole, so a half-valid FAQ is never published.
@@ -29,8 +32,11 @@ pub struct FaqEntry {
     /// Other ways customers ask the same thing.
     #[serde(default)]
     pub similar: Vec<String>,
-    /// The reply sent to the customer.
+    /// The reply sent to the customer; may use variables and links (see [`crate::render`]).
     pub answer: String,
+    /// Follow-up questions offered as one-tap replies (buttons on the web).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<String>,
     /// Optional grouping for the console and reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
@@ -154,8 +160,15 @@ fn parse_json_lines(bytes: &[u8], problems: &mut Vec<SourceProblem>) -> Vec<(usi
 }
 
 /// CSV columns, by name.
-const COLUMNS: [&str; 7] = [
-    "id", "question", "similar", "answer", "category", "tags", "locale",
+const COLUMNS: [&str; 8] = [
+    "id",
+    "question",
+    "similar",
+    "answer",
+    "category",
+    "tags",
+    "locale",
+    "quick_replies",
 ];
 
 fn parse_csv(bytes: &[u8], problems: &mut Vec<SourceProblem>) -> Vec<(usize, FaqEntry)> {
@@ -249,6 +262,7 @@ fn parse_csv(bytes: &[u8], problems: &mut Vec<SourceProblem>) -> Vec<(usize, Faq
             category: optional(take("category")),
             tags: list(take("tags")),
             locale: optional(take("locale")),
+            quick_replies: list(take("quick_replies")),
         };
         rows.push((line, entry));
     }
@@ -277,6 +291,12 @@ fn validate(rows: Vec<(usize, FaqEntry)>, problems: &mut Vec<SourceProblem>) -> 
         }
         if entry.tags.iter().any(String::is_empty) {
             problem(problems, line, "empty tag in \"tags\"");
+        }
+        if let Err(why) = crate::render::check_template(&entry.answer) {
+            problem(problems, line, format!("answer: {why}"));
+        }
+        if let Err(why) = crate::render::check_quick_replies(&entry.quick_replies) {
+            problem(problems, line, format!("quick_replies: {why}"));
         }
         if !entry.id.is_empty() {
             if let Some(first) = first_line_of_id.get(&entry.id) {
@@ -333,6 +353,7 @@ fn trim(entry: &mut FaqEntry) {
     trim(&mut entry.answer);
     entry.similar.iter_mut().for_each(trim);
     entry.tags.iter_mut().for_each(trim);
+    entry.quick_replies.iter_mut().for_each(trim);
     if let Some(category) = entry.category.as_mut() {
         trim(category);
     }
@@ -404,6 +425,24 @@ mod tests {
     }
 
     #[test]
+    fn given_bad_variables_or_quick_replies_when_parsed_then_their_lines_are_reported() {
+        let source = jsonl(&[
+            r#"{"id":"a","question":"你好","answer":"{{customer_name|您}}好！见[帮助](https://s.example/h)","quick_replies":["怎么退货"]}"#,
+            r#"{"id":"b","question":"运费","answer":"{{order_total}} 元"}"#,
+            r#"{"id":"c","question":"发票","answer":"x","quick_replies":[""]}"#,
+            r#"{"id":"d","question":"积分","answer":"{{customer_name"}"#,
+        ]);
+        let errors = parse_source(SourceFormat::JsonLines, &source).expect_err("invalid");
+        assert_eq!(lines_of(&errors), vec![2, 3, 4]);
+        let report = errors.to_string();
+        assert!(
+            report.contains("unknown variable {{order_total}}"),
+            "{report}"
+        );
+        assert!(report.contains("line 3: quick_replies: empty"), "{report}");
+    }
+
+    #[test]
     fn given_non_utf8_line_when_parsed_then_that_line_is_reported() {
         let mut source = br#"{"id":"a","question":"hi","answer":"x"}"#.to_vec();
         source.extend_from_slice(b"\n{\"id\":\"b\",\"question\":\"\xff\xfe\",\"answer\":\"x\"}\n");
@@ -438,13 +477,14 @@ mod tests {
 
     #[test]
     fn given_valid_csv_when_parsed_then_lists_are_split_on_bars() {
-        let source = "\u{feff}id,question,similar,answer,category,tags,locale\n\
-                      refund,怎么退款,钱怎么退|退款流程,\"在订单页申请，1-3天到账。\",after-sales,退款|售后,zh-CN\n\
-                      hours,When are you open?,,\"9am-6pm, Mon-Fri\",,,\n";
+        let source = "\u{feff}id,question,similar,answer,category,tags,locale,quick_replies\n\
+                      refund,怎么退款,钱怎么退|退款流程,\"在订单页申请，1-3天到账。\",after-sales,退款|售后,zh-CN,多久到账|运费谁出\n\
+                      hours,When are you open?,,\"9am-6pm, Mon-Fri\",,,,\n";
         let entries = parse_source(SourceFormat::Csv, source.as_bytes()).expect("valid");
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].similar, vec!["钱怎么退", "退款流程"]);
         assert_eq!(entries[0].tags, vec!["退款", "售后"]);
+        assert_eq!(entries[0].quick_replies, vec!["多久到账", "运费谁出"]);
         assert_eq!(entries[0].answer, "在订单页申请，1-3天到账。");
         assert_eq!(entries[1].answer, "9am-6pm, Mon-Fri");
         assert_eq!(entries[1].similar, Vec::<String>::new());

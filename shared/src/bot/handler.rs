@@ -7,6 +7,7 @@
 //! on. The reply is enqueued *before* `bot_seq` is saved: a crash in between redelivers the
 //! message and re-sends the same reply id instead of losing it.
 
+use crate::bot::faq::FaqEntry;
 use crate::bot::intent::wants_human;
 use crate::bot::library::FaqLibrary;
 use crate::bot::matcher::{Decision, Match, resolve_pick};
@@ -14,25 +15,29 @@ use crate::bot::policy::{EscalationDecision, EscalationPolicy, PolicyInput};
 use crate::bot::sentiment;
 use crate::bot::unanswered::{self, Unanswered};
 use crate::domain::{
-    Author, BotContext, Conversation, ConversationKey, InboundMessage, MessageId, NewMessage,
-    OutboundMessage, SCHEMA_VERSION, now_millis,
+    Author, BotContext, Conversation, ConversationKey, Customer, InboundMessage, MessageId,
+    NewMessage, OutboundMessage, SCHEMA_VERSION, now_millis,
 };
 use crate::flows::{FlowInput, Flows};
 use crate::ports::{BlobStore, ConversationStore, MessageQueue, send_outbound};
+use crate::render::{self, Variables};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-/// Where the bot sends conversations it hands off.
+/// Where the bot sends conversations it hands off, and what its answers may say.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
     /// Queue that receives escalations.
     pub default_queue: String,
+    /// The shop's name, for `{{shop_name}}` in answers.
+    pub shop_name: Option<String>,
 }
 
 impl Default for BotConfig {
     fn default() -> Self {
         Self {
             default_queue: "general".into(),
+            shop_name: None,
         }
     }
 }
@@ -44,6 +49,8 @@ struct Turn {
     label: &'static str,
     /// The reply, if any (none while a human owns the conversation).
     reply: Option<String>,
+    /// One-tap follow-ups offered with the reply.
+    quick_replies: Vec<String>,
     /// Hand the conversation to a person.
     escalation: Option<EscalationDecision>,
     /// The conversation's next `bot_context`.
@@ -123,6 +130,7 @@ impl Bot {
                     text: inbound.text.clone(),
                     created_at: inbound.received_at,
                     sentiment: Some(sentiment::score(&inbound.text)),
+                    quick_replies: Vec::new(),
                 },
             )
             .await?;
@@ -148,7 +156,8 @@ impl Bot {
                 self.log_unanswered(&inbound).await;
             }
             if let Some(text) = &turn.reply {
-                send_outbound(self.outbound.as_ref(), &self.reply(&inbound, text)).await?;
+                let reply = self.reply(&inbound, text, &turn.quick_replies);
+                send_outbound(self.outbound.as_ref(), &reply).await?;
             }
             self.apply(&mut conversation, turn, now)?;
             conversation.bot_seq = message.seq;
@@ -234,24 +243,19 @@ impl Bot {
             return self.unanswered(conversation, input, zh);
         };
         if let Some(BotContext::Clarify { options }) = &conversation.bot_context
-            && let Some(entry) = resolve_pick(text, options, &index)
-                .and_then(|id| index.entry(&id).map(|e| e.answer.clone()))
+            && let Some(entry) = resolve_pick(text, options, &index).and_then(|id| index.entry(&id))
         {
-            return Turn {
-                label: "clarified",
-                reply: Some(entry),
-                ..Turn::default()
-            };
+            return self.answer("clarified", entry, &conversation.customer);
         }
         match index.answer(text) {
-            Decision::Answer(found) => Turn {
-                label: "answer",
-                reply: Some(found.answer),
-                ..Turn::default()
+            Decision::Answer(found) => match index.entry(&found.entry_id) {
+                Some(entry) => self.answer("answer", entry, &conversation.customer),
+                None => self.unanswered(conversation, input, zh),
             },
             Decision::Clarify { options } => Turn {
                 label: "clarify",
                 reply: Some(clarifying_question(&options, zh)),
+                quick_replies: options.iter().map(|m| m.question.clone()).collect(),
                 context: Some(BotContext::Clarify {
                     options: options.into_iter().map(|m| m.entry_id).collect(),
                 }),
@@ -322,7 +326,26 @@ impl Bot {
         Ok(())
     }
 
-    fn reply(&self, inbound: &InboundMessage, text: &str) -> OutboundMessage {
+    /// An FAQ entry's answer, its variables filled in for this customer.
+    fn answer(&self, label: &'static str, entry: &FaqEntry, customer: &Customer) -> Turn {
+        let variables = Variables {
+            customer_name: customer.name.as_deref(),
+            shop_name: self.config.shop_name.as_deref(),
+        };
+        Turn {
+            label,
+            reply: Some(render::fill(&entry.answer, &variables)),
+            quick_replies: entry.quick_replies.clone(),
+            ..Turn::default()
+        }
+    }
+
+    fn reply(
+        &self,
+        inbound: &InboundMessage,
+        text: &str,
+        quick_replies: &[String],
+    ) -> OutboundMessage {
         OutboundMessage {
             schema: SCHEMA_VERSION,
             message_id: MessageId::reply_to(&inbound.message_id),
@@ -332,6 +355,7 @@ impl Bot {
             author: Author::Bot,
             agent_id: None,
             text: text.to_owned(),
+            quick_replies: quick_replies.to_vec(),
             in_reply_to: Some(inbound.message_id.clone()),
             created_at: now_millis(),
         }
@@ -357,6 +381,7 @@ fn system_note(inbound: &MessageId, note: &str) -> NewMessage {
         text: note.to_owned(),
         created_at: now_millis(),
         sentiment: None,
+        quick_replies: Vec::new(),
     }
 }
 

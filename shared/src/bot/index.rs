@@ -359,6 +359,7 @@ pub(crate) mod tests {
             category: None,
             tags: Vec::new(),
             locale: None,
+            quick_replies: Vec::new(),
         };
         vec![
             entry(
@@ -466,6 +467,7 @@ pub(crate) mod tests {
                     category: None,
                     tags: Vec::new(),
                     locale: None,
+                    quick_replies: Vec::new(),
                 }
             })
             .collect()

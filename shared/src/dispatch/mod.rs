@@ -81,6 +81,7 @@ impl Dispatcher {
                     text: message.text.clone(),
                     created_at: message.created_at,
                     sentiment: None,
+                    quick_replies: message.quick_replies.clone(),
                 },
             )
             .await?;

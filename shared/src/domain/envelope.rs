@@ -46,8 +46,11 @@ pub struct OutboundMessage {
     pub author: Author,
     /// The agent, when written by one.
     pub agent_id: Option<String>,
-    /// The text.
+    /// The text; links and variables as in [`crate::render`] (variables already filled).
     pub text: String,
+    /// One-tap follow-up questions; each channel shows them as it can.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<String>,
     /// The customer message it answers, if any.
     pub in_reply_to: Option<MessageId>,
     /// When it was written.

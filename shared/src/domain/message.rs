@@ -66,6 +66,8 @@ pub struct NewMessage {
     pub created_at: Millis,
     /// Sentiment of a customer message, −1 (angry) … 1 (happy); `None` when not scored.
     pub sentiment: Option<f32>,
+    /// One-tap follow-up questions offered with a bot answer (see [`crate::render`]).
+    pub quick_replies: Vec<String>,
 }
 
 /// A message stored in a conversation.
@@ -91,4 +93,7 @@ pub struct Message {
     pub delivery: DeliveryState,
     /// Sentiment of a customer message, −1 … 1, when scored.
     pub sentiment: Option<f32>,
+    /// One-tap follow-up questions offered with it (bot answers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<String>,
 }

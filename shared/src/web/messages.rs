@@ -65,6 +65,7 @@ pub(super) async fn send(
                 sentiment: Some(crate::bot::sentiment::score(&text)),
                 text: text.clone(),
                 created_at: now_millis(),
+                quick_replies: Vec::new(),
             },
         )
         .await?;
@@ -134,7 +135,11 @@ struct MessageView {
     seq: u64,
     message_id: MessageId,
     author: Author,
+    /// May hold `[label](https://…)` links, which the widget draws as links.
     text: String,
+    /// One-tap follow-ups, drawn as buttons that send their text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quick_replies: Vec<String>,
     created_at: String,
 }
 
@@ -145,6 +150,7 @@ impl From<Message> for MessageView {
             message_id: m.message_id,
             author: m.author,
             text: m.text,
+            quick_replies: m.quick_replies,
             created_at: rfc3339(m.created_at),
         }
     }

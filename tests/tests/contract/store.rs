@@ -215,6 +215,35 @@ pub async fn save_round_trips_and_clears_bot_context(
     Ok(())
 }
 
+/// GIVEN a bot answer offering two quick replies and a message offering none WHEN appended
+/// and read back by page and by id THEN each keeps its list, in order.
+pub async fn append_round_trips_quick_replies(
+    store: Arc<dyn ConversationStore>,
+) -> anyhow::Result<()> {
+    let conversation = store.create(&new_conversation(Channel::Web)).await?;
+    let mut answer = customer_message("满99元包邮");
+    answer.author = Author::Bot;
+    answer.quick_replies = vec![
+        "退货运费谁出？".into(),
+        "How long does a refund take?".into(),
+    ];
+    let plain = customer_message("谢谢");
+
+    let (stored, _) = store.append(&conversation.id, answer.clone()).await?;
+    store.append(&conversation.id, plain).await?;
+    let listed = store.messages(&conversation.id, 0, 10).await?;
+    let found = store
+        .find_message(&conversation.id, &answer.message_id)
+        .await?
+        .expect("message");
+
+    assert_eq!(stored.quick_replies, answer.quick_replies);
+    let lists: Vec<_> = listed.iter().map(|m| m.quick_replies.len()).collect();
+    assert_eq!(lists, [2, 0]);
+    assert_eq!(found, stored);
+    Ok(())
+}
+
 /// GIVEN a customer message scored -0.5 and one not scored WHEN appended and read back by
 /// page and by id THEN each keeps its sentiment.
 pub async fn append_round_trips_sentiment(store: Arc<dyn ConversationStore>) -> anyhow::Result<()> {
@@ -355,6 +384,7 @@ pub async fn find_message_and_record_delivery(
         text: "您好".into(),
         created_at: now_millis(),
         sentiment: None,
+        quick_replies: Vec::new(),
     };
     let (stored, _) = store.append(&conversation.id, reply.clone()).await?;
 

@@ -46,6 +46,7 @@ pub fn customer_message(text: &str) -> NewMessage {
         text: text.into(),
         created_at: now_millis(),
         sentiment: None,
+        quick_replies: Vec::new(),
     }
 }
 

@@ -20,7 +20,7 @@ const CONVERSATION_COLUMNS: &str = "id, channel, customer, state, escalation_que
      last_seq, version, created_at, updated_at, bot_context";
 
 const MESSAGE_COLUMNS: &str = "conversation_id, message_id, seq, author, agent_id, text, created_at, channel, delivery, \
-     sentiment";
+     sentiment, quick_replies";
 
 /// Conversations and their messages in the embedded database; also the agents' work queues
 /// (a query over waiting conversations). Cheap to clone.
@@ -164,11 +164,16 @@ impl ConversationStore for SqliteConversationStore {
                     channel: parse_channel(&channel)?,
                     delivery: DeliveryState::Pending,
                     sentiment: message.sentiment,
+                    quick_replies: message.quick_replies,
+                };
+                let quick_replies = match stored.quick_replies.as_slice() {
+                    [] => None,
+                    replies => Some(encode_json("quick replies", &replies)?),
                 };
                 tx.execute(
                     &format!(
                         "INSERT INTO messages ({MESSAGE_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                     ),
                     params![
                         stored.conversation_id.as_str(),
@@ -181,6 +186,7 @@ impl ConversationStore for SqliteConversationStore {
                         channel,
                         encode_json("delivery state", &stored.delivery)?,
                         stored.sentiment,
+                        quick_replies,
                     ],
                 )
                 .context("insert message")?;
@@ -435,6 +441,7 @@ struct MessageRow {
     channel: String,
     delivery: String,
     sentiment: Option<f32>,
+    quick_replies: Option<String>,
 }
 
 impl MessageRow {
@@ -450,6 +457,7 @@ impl MessageRow {
             channel: row.get(7)?,
             delivery: row.get(8)?,
             sentiment: row.get(9)?,
+            quick_replies: row.get(10)?,
         })
     }
 
@@ -466,6 +474,10 @@ impl MessageRow {
             channel: parse_channel(&self.channel)?,
             delivery: decode_json("delivery state", &self.delivery)?,
             sentiment: self.sentiment,
+            quick_replies: match &self.quick_replies {
+                Some(json) => decode_json("quick replies", json)?,
+                None => Vec::new(),
+            },
         })
     }
 }

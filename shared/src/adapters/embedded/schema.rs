@@ -89,6 +89,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE conversations ADD COLUMN bot_context TEXT; -- JSON
     ALTER TABLE messages ADD COLUMN sentiment REAL;
     "#,
+    // 3: quick replies offered with bot answers.
+    r#"
+    ALTER TABLE messages ADD COLUMN quick_replies TEXT; -- JSON array, NULL when none
+    "#,
 ];
 
 /// The schema version this build writes.

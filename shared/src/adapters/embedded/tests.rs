@@ -31,6 +31,7 @@ fn new_message(platform_id: &str, conversation: &Conversation) -> NewMessage {
         text: "你好".into(),
         created_at: 2,
         sentiment: None,
+        quick_replies: Vec::new(),
     }
 }
 
@@ -216,4 +217,32 @@ fn given_a_current_database_when_reopened_then_the_schema_version_is_kept() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, schema::VERSION);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_a_database_from_the_previous_version_when_opened_then_it_is_migrated_and_keeps_its_messages()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let conversations = store.conversations();
+    let conversation = conversations
+        .create(&conversation("+8613800000003"))
+        .await
+        .unwrap();
+    let (stored, _) = conversations
+        .append(&conversation.id, new_message("old-1", &conversation))
+        .await
+        .unwrap();
+    drop((conversations, store));
+    // What a build of schema version 2 left behind: no quick_replies column.
+    let conn = rusqlite::Connection::open(dir.path().join("kefu.db")).unwrap();
+    conn.execute_batch("ALTER TABLE messages DROP COLUMN quick_replies; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(conn);
+
+    let reopened = EmbeddedStore::open(dir.path()).unwrap().conversations();
+    let messages = reopened.messages(&conversation.id, 0, 10).await.unwrap();
+
+    assert_eq!(messages, vec![stored]);
+    assert!(messages[0].quick_replies.is_empty());
 }

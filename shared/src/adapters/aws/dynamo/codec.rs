@@ -50,6 +50,18 @@ pub(super) fn number<T: FromStr>(item: &Item, name: &str) -> Result<T> {
     opt_number(item, name)?.ok_or_else(|| missing(name))
 }
 
+/// A list of strings; absent means empty.
+fn string_list(item: &Item, name: &str) -> Result<Vec<String>> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .map(|v| v.as_s().cloned().map_err(|_| missing(name)))
+            .collect(),
+        Some(_) => Err(missing(name)),
+    }
+}
+
 fn opt_map<'a>(item: &'a Item, name: &str) -> Result<Option<&'a Item>> {
     match item.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
@@ -237,6 +249,10 @@ pub(super) fn message_item(message: &Message) -> Item {
     if let Some(sentiment) = message.sentiment {
         item.insert("sentiment".to_owned(), n(sentiment));
     }
+    if !message.quick_replies.is_empty() {
+        let list = message.quick_replies.iter().map(|r| s(r)).collect();
+        item.insert("quick_replies".to_owned(), AttributeValue::L(list));
+    }
     item
 }
 
@@ -254,6 +270,7 @@ pub(super) fn message(item: &Item) -> Result<Message> {
         channel: channel(item)?,
         delivery: delivery_state(item)?,
         sentiment: opt_number(item, "sentiment")?,
+        quick_replies: string_list(item, "quick_replies")?,
     })
 }
 
@@ -348,6 +365,7 @@ mod tests {
             channel: Channel::Sms,
             delivery: DeliveryState::Failed("carrier rejected".into()),
             sentiment: Some(-0.25),
+            quick_replies: vec!["退货运费谁出？".into(), "多久到账".into()],
         };
         assert_eq!(
             message(&message_item(&original)).expect("decodes"),

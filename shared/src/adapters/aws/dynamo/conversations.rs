@@ -193,6 +193,7 @@ impl ConversationStore for DynamoStore {
                 channel: codec::conversation_channel(&meta)?,
                 delivery: DeliveryState::Pending,
                 sentiment: message.sentiment,
+                quick_replies: message.quick_replies.clone(),
             };
             if self.try_append(&stored, last_seq).await? {
                 return Ok((stored, true));
