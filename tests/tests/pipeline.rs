@@ -263,6 +263,14 @@ impl System {
         body
     }
 
+    /// Everything the widget sees, without waiting.
+    async fn poll(&self, token: &str) -> Value {
+        let uri = "/v1/web/messages?after=0&wait=0";
+        let (status, body) = call(&self.web, "GET", uri, Some(token), Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
     /// Runs the bot and the dispatcher until both queues are empty, like the Lambda
     /// triggers would: failed messages are released and redelivered.
     async fn drain(&self) {
@@ -362,15 +370,7 @@ async fn given_an_answer_with_a_variable_and_quick_replies_then_the_widget_gets_
     system.say(&token, "quick-1", "运费怎么算").await;
     system.drain().await;
 
-    let (status, body) = call(
-        &system.web,
-        "GET",
-        "/v1/web/messages?after=0&wait=0",
-        Some(&token),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = system.poll(&token).await;
     let answer = &body["messages"][1];
     // shipping-fee-zh: "{{customer_name|亲}}，单笔订单…"; an anonymous visitor has no name.
     let text = answer["text"].as_str().unwrap();
@@ -548,15 +548,7 @@ async fn given_a_handoff_when_an_agent_claims_and_replies_then_the_widget_sees_t
     assert_eq!(status, StatusCode::CREATED);
     system.drain().await;
 
-    let (status, polled) = call(
-        &system.web,
-        "GET",
-        "/v1/web/messages?after=0&wait=0",
-        Some(&token),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let polled = system.poll(&token).await;
     let seen: Vec<(&str, &str)> = polled["messages"]
         .as_array()
         .unwrap()
