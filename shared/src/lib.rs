@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod agent;
 pub mod auth;
 pub mod bot;
+pub mod channels;
 pub mod config;
 pub mod consumer;
 pub mod dispatch;

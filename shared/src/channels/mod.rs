@@ -1,0 +1,115 @@
+//! Messaging channels other than the web widget: WeChat, SMS and email.
+//!
+//! Each channel has an *ingress* (the platform's webhook: verify the signature, parse the
+//! body strictly, normalise it into an [`InboundMessage`] and enqueue it — nothing else, so
+//! the platform gets its answer within its deadline) and an *egress* (a
+//! [`crate::dispatch::ChannelSender`] the dispatcher delivers replies with).
+//!
+//! Exactly-once comes from the ids: a message's id is derived from the platform's own id
+//! ([`MessageId::for_inbound`]), so a platform retry enqueues the same id again — dropped by
+//! the FIFO queue's deduplication window, and after it by the store's idempotent append and
+//! the bot's `bot_seq`.
+
+use crate::domain::{
+    Channel, ConversationKey, Customer, InboundMessage, MessageId, Millis, SCHEMA_VERSION,
+};
+use crate::http::ApiError;
+use crate::ports::{MessageQueue, send_inbound};
+use axum::Router;
+use axum::response::IntoResponse;
+
+/// A customer message as a platform delivered it, before it becomes an envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The channel it came on.
+    pub channel: Channel,
+    /// The customer's address: OpenID, E.164 number, email address.
+    pub address: String,
+    /// The customer's display name, when the platform gives one.
+    pub name: Option<String>,
+    /// The platform's id of this message (`MsgId`, `MessageSid`, `Message-ID`, …): a
+    /// redelivery carries the same one.
+    pub platform_id: String,
+    /// The text (for media, a description such as `[图片]`).
+    pub text: String,
+    /// When the platform received it.
+    pub received_at: Millis,
+}
+
+impl Incoming {
+    /// The envelope for the inbound queue.
+    pub fn into_envelope(self) -> InboundMessage {
+        let key = ConversationKey::new(self.channel, self.address.clone());
+        let conversation_id = key.conversation_id();
+        InboundMessage {
+            schema: SCHEMA_VERSION,
+            message_id: MessageId::for_inbound(&conversation_id, &self.platform_id),
+            conversation_id,
+            channel: self.channel,
+            customer: Customer {
+                address: self.address,
+                name: self.name,
+                verified_id: None,
+            },
+            text: self.text,
+            received_at: self.received_at,
+        }
+    }
+}
+
+/// Normalises and enqueues one customer message; returns the envelope sent.
+pub async fn enqueue(
+    queue: &dyn MessageQueue,
+    incoming: Incoming,
+) -> crate::Result<InboundMessage> {
+    let envelope = incoming.into_envelope();
+    send_inbound(queue, &envelope).await?;
+    Ok(envelope)
+}
+
+/// The routes of a channel whose secrets are not configured: every request gets a 404 that
+/// says so (a channel is never open by default).
+pub fn disabled(channel: Channel, settings: &'static str, paths: &[&str]) -> Router {
+    let mut router = Router::new();
+    for path in paths {
+        router = router.route(
+            path,
+            axum::routing::any(move || async move {
+                ApiError::not_found(format!(
+                    "the {channel} channel is not configured (set {settings})"
+                ))
+                .into_response()
+            }),
+        );
+    }
+    router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(platform_id: &str) -> Incoming {
+        Incoming {
+            channel: Channel::Sms,
+            address: "+8613800138000".into(),
+            name: None,
+            platform_id: platform_id.into(),
+            text: "你好".into(),
+            received_at: 1,
+        }
+    }
+
+    #[test]
+    fn given_the_same_platform_id_when_normalised_twice_then_the_message_id_is_the_same() {
+        let first = incoming("SM1").into_envelope();
+        let again = incoming("SM1").into_envelope();
+        let other = incoming("SM2").into_envelope();
+        assert_eq!(first.message_id, again.message_id);
+        assert_ne!(first.message_id, other.message_id);
+        assert_eq!(
+            first.conversation_id,
+            ConversationKey::new(Channel::Sms, "+8613800138000").conversation_id()
+        );
+    }
+}
