@@ -118,6 +118,14 @@ impl Classifier {
         }
     }
 
+    /// Which shape was trained, for logs.
+    pub fn shape(&self) -> &'static str {
+        match self {
+            Self::Dense(..) => "dense",
+            Self::Sparse(_) => "sparse",
+        }
+    }
+
     /// Number of classes.
     pub fn classes(&self) -> u32 {
         match self {

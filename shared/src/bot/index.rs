@@ -136,17 +136,18 @@ impl FaqIndex {
     }
 
     /// Loads a blob written by [`FaqIndex::to_bundle`], entirely in memory. A bundle whose
-    /// text analysis differs from this build's, or that has no model, is rebuilt from its
-    /// entries.
+    /// text analysis or model layout differs from this build's, or that has no model, is
+    /// rebuilt from its entries.
     pub fn from_bundle(blob: &[u8]) -> Result<FaqIndex> {
         let bundle = bundle::decode(blob)?;
         let entries: Vec<FaqEntry> = serde_json::from_slice(bundle.entries_json)
             .map_err(|e| Error::Corrupt(format!("FAQ bundle entries: {e}")))?;
-        if bundle.analyzer_version != text::ANALYZER_VERSION || bundle.model.is_empty() {
+        if bundle.analyzer_version != text::ANALYZER_VERSION || !FaqModel::is_current(bundle.model)
+        {
             tracing::warn!(
                 bundle = bundle.analyzer_version,
                 current = text::ANALYZER_VERSION,
-                "FAQ bundle was analysed differently; rebuilding it from its entries"
+                "FAQ bundle was analysed or modelled differently; rebuilding it from its entries"
             );
             return Self::build(&entries);
         }
@@ -574,6 +575,22 @@ pub(crate) mod tests {
         assert_eq!(loaded.entries(), index.entries());
         let hits = loaded.search(&text::terms("包邮吗"), 1).expect("search");
         assert_eq!(loaded.entries()[hits[0].entry].id, "shipping-fee");
+    }
+
+    #[test]
+    fn given_bundle_from_older_model_layout_when_loaded_then_it_is_rebuilt() {
+        let index = FaqIndex::build(&fixture()).expect("build");
+        let blob = index.to_bundle().expect("bundle");
+        let mut model = Vec::new();
+        index.model.write(&mut model);
+        // The model closes the bundle and opens with its layout version.
+        let at = blob.len() - model.len();
+        let mut old = blob.clone();
+        old[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+        let loaded = FaqIndex::from_bundle(&old).expect("rebuilt");
+        assert_eq!(loaded.entries(), index.entries());
+        // Training is deterministic: the rebuilt model is the one just built.
+        assert!(loaded.model == index.model, "the model was not rebuilt");
     }
 
     #[test]

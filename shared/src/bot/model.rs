@@ -1,5 +1,7 @@
 //! The trained part of an index version: features, classifier and calibration, built
-//! from the entries (and an optional labelled validation set) and stored in the bundle.
+//! from the entries (and an optional labelled validation set, whose questions are
+//! training examples too) and stored in the bundle. Its layout is versioned
+//! ([`FaqModel::is_current`]): a bundle from another layout is rebuilt at load.
 
 use crate::bot::calibrate::{self, Calibration, Labelled};
 use crate::bot::classifier::{Blend, Classifier, Ranked, Scores, TrainConfig};
@@ -87,6 +89,7 @@ impl FaqModel {
         tracing::info!(
             entries = entries.len(),
             features = featurizer.len(),
+            shape = classifier.shape(),
             temperature = calibration.temperature,
             threshold = calibration.threshold,
             "FAQ model trained"
@@ -127,6 +130,12 @@ impl FaqModel {
         out.extend_from_slice(&self.calibration.threshold.to_le_bytes());
         self.featurizer.write(out);
         self.classifier.write(out);
+    }
+
+    /// Whether `bytes` (a model as [`FaqModel::write`] writes it) has this build's layout;
+    /// an index whose model has another is rebuilt from its entries.
+    pub fn is_current(bytes: &[u8]) -> bool {
+        bytes.get(..4) == Some(&MODEL_VERSION.to_le_bytes()[..])
     }
 
     /// Reads a model written by [`FaqModel::write`]; `entries` is the entry count it must
