@@ -191,7 +191,7 @@ pub fn for_channel(channel: Channel, text: &str, quick_replies: &[String]) -> St
         match (piece, channel) {
             (Piece::Text(text), _) => out.push_str(text),
             // Already filled; a literal placeholder left in a message stays as written.
-            (Piece::Variable { name, fallback }, _) if fallback.is_empty() => {
+            (Piece::Variable { name, fallback: "" }, _) => {
                 out.push_str(&format!("{{{{{name}}}}}"));
             }
             (Piece::Variable { name, fallback }, _) => {

@@ -250,7 +250,7 @@ pub(super) fn message_item(message: &Message) -> Item {
         item.insert("sentiment".to_owned(), n(sentiment));
     }
     if !message.quick_replies.is_empty() {
-        let list = message.quick_replies.iter().map(|r| s(r)).collect();
+        let list = message.quick_replies.iter().map(s).collect();
         item.insert("quick_replies".to_owned(), AttributeValue::L(list));
     }
     item
