@@ -10,6 +10,8 @@
 //! the FIFO queue's deduplication window, and after it by the store's idempotent append and
 //! the bot's `bot_seq`.
 
+pub mod sms;
+
 use crate::domain::{
     Channel, ConversationKey, Customer, InboundMessage, MessageId, Millis, SCHEMA_VERSION,
 };

@@ -1,0 +1,3 @@
+//! Wiring for the sms-webhook Lambda.
+
+fn main() {}
