@@ -1,12 +1,15 @@
-//! The "don't know" threshold and the softmax temperature, chosen without test queries.
+//! The "don't know" threshold and how scores become probabilities, chosen without test
+//! queries.
 //!
 //! By default by K-fold cross-validation on the FAQ's own paraphrases: each fold holds out
 //! some paraphrases of the remaining entries (in-scope questions in new words) and every
 //! paraphrase of a few whole entries (questions the FAQ cannot answer), trains on the rest
 //! and records what the model says. A large FAQ is cut into more, smaller folds and only
 //! the first few run, until a few thousand questions are observed: the build then costs
-//! about two trainings however big the FAQ is. When ops provide a labelled validation file, that is
-//! used instead. The temperature minimises the held-out negative log-likelihood; the
+//! about two trainings however big the FAQ is. When ops provide a labelled validation
+//! file, its questions train the model too, and the folds run over them instead
+//! (`cross_validate_labelled`). The temperature and the weight of the
+//! nearest-paraphrase similarity minimise the held-out negative log-likelihood; the
 //! threshold is the lowest confidence at which answering stays within
 //! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered.
 
