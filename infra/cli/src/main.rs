@@ -1,5 +1,6 @@
 //! `kefu`: the ops command-line tool. Checks, builds and publishes FAQ sources, evaluates
-//! the matcher on labelled queries, and lists the questions the bot could not answer.
+//! the matcher on labelled queries, and lists the questions the bot could not answer;
+//! simulates WeChat and SMS customers against a local runner.
 //!
 //! Results go to stdout; logs and progress go to stderr, so stdout stays parseable.
 //! Exit codes: 0 success, 1 the input was checked and found invalid, 2 usage or I/O error.
@@ -10,6 +11,7 @@ mod eval;
 mod output;
 mod progress;
 mod publish;
+mod simulate;
 mod source;
 mod store;
 mod unanswered;
@@ -30,6 +32,9 @@ enum Command {
     /// FAQ sources, index versions and unanswered questions.
     #[command(subcommand)]
     Faq(FaqCommand),
+    /// Play a WeChat or SMS customer against a local runner, and the platforms' send APIs.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,7 +79,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let Command::Faq(command) = cli.command;
+    let command = match cli.command {
+        Command::Faq(command) => command,
+        Command::Simulate(command) => return simulate::run(command).map(|()| Outcome::Success),
+    };
     match command {
         FaqCommand::Check(args) => check::run(args),
         FaqCommand::Build(args) => build::run(args),

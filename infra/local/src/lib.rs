@@ -1,6 +1,7 @@
 //! The whole kefu system on one machine: the same routers as API Gateway, the bot and the
 //! dispatcher as queue-consumer tasks, embedded durable storage, the demo FAQ, the demo
-//! page with the chat widget and a demo agent account.
+//! page with the chat widget and a demo agent account; the WeChat and SMS webhooks and
+//! senders when their secrets are configured.
 
 use anyhow::Context;
 use axum::Router;
@@ -14,11 +15,14 @@ use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish};
 use kefu::bot::policy::EscalationPolicy;
+use kefu::channels::sms::{self, SmsConfig, SmsState, TwilioSender};
+use kefu::channels::wechat::{self, WechatConfig, WechatIngress, WechatSender};
 use kefu::config;
 use kefu::consumer::{PumpConfig, Shutdown, pump};
-use kefu::dispatch::Dispatcher;
+use kefu::dispatch::{Dispatcher, RateLimit};
+use kefu::domain::Channel;
 use kefu::flows::{FlowConfig, Flows};
-use kefu::ports::{BlobStore, MessageQueue};
+use kefu::ports::{BlobStore, IdempotencyGuard, MessageQueue};
 use kefu::web::{WebConfig, WebState};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +54,10 @@ pub struct Settings {
     pub visibility: Duration,
     /// The escalation policy (`KEFU_ESCALATE_*`, `KEFU_VIP_*`, `KEFU_PRIORITY_*`).
     pub policy: EscalationPolicy,
+    /// The WeChat Official Account (`KEFU_WECHAT_*`); `None`: the channel is off.
+    pub wechat: Option<WechatConfig>,
+    /// The SMS providers (`KEFU_PUBLIC_URL`, `KEFU_TWILIO_*`, `KEFU_ALIYUN_SMS_TOKEN`, …).
+    pub sms: SmsConfig,
 }
 
 impl Settings {
@@ -70,6 +78,8 @@ impl Settings {
             queues,
             visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
             policy: config::escalation_policy()?,
+            wechat: WechatConfig::from_env()?,
+            sms: SmsConfig::from_env()?,
         })
     }
 }
@@ -130,7 +140,12 @@ pub async fn run(
             FlowConfig::default(),
         )),
     );
-    let dispatcher = Arc::new(Dispatcher::new(store.clone()));
+    let guard: Arc<dyn IdempotencyGuard> = Arc::new(storage.idempotency());
+    let dispatcher = Arc::new(channel_senders(
+        Dispatcher::new(store.clone()),
+        &settings,
+        &guard,
+    )?);
     let pump_config = PumpConfig {
         visibility: settings.visibility,
         ..PumpConfig::default()
@@ -155,6 +170,7 @@ pub async fn run(
         })),
     ];
 
+    let channels = channel_routes(&settings, &inbound, &guard)?;
     let web = WebState {
         store: store.clone(),
         inbound,
@@ -180,7 +196,7 @@ pub async fn run(
         queues: settings.queues.clone(),
         max_body_bytes: 16 * 1024,
     };
-    let app = app(web, agent);
+    let app = app(web, agent).merge(channels);
 
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
@@ -220,6 +236,53 @@ pub fn app(web: WebState, agent: AgentState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(kefu::web::router(web))
         .merge(kefu::agent::router(agent))
+}
+
+/// The webhooks of the other channels, each answering 404 while its secrets are unset.
+fn channel_routes(
+    settings: &Settings,
+    inbound: &Arc<dyn MessageQueue>,
+    guard: &Arc<dyn IdempotencyGuard>,
+) -> anyhow::Result<Router> {
+    let wechat = match &settings.wechat {
+        Some(config) => wechat::router(WechatIngress::new(config.clone(), inbound.clone())),
+        None => wechat::disabled_router(),
+    };
+    let sms = sms::router(SmsState::new(
+        inbound.clone(),
+        guard.clone(),
+        settings.sms.clone(),
+    )?);
+    Ok(wechat.merge(sms))
+}
+
+/// The dispatcher's senders for the configured channels, each at its platform's pace
+/// (`KEFU_RATE_WECHAT`, `KEFU_RATE_SMS`: sends per second).
+fn channel_senders(
+    mut dispatcher: Dispatcher,
+    settings: &Settings,
+    guard: &Arc<dyn IdempotencyGuard>,
+) -> anyhow::Result<Dispatcher> {
+    let rate = |name: &str, default: f64| -> anyhow::Result<RateLimit> {
+        let per_second = config::number(name, default)?;
+        Ok(RateLimit {
+            per_second,
+            burst: per_second.ceil().max(1.0) as u32,
+        })
+    };
+    if let Some(config) = &settings.wechat {
+        let sender = WechatSender::new(config, guard.clone())?;
+        let limit = rate("KEFU_RATE_WECHAT", 20.0)?;
+        dispatcher = dispatcher.with_sender(Channel::Wechat, Arc::new(sender), Some(limit));
+    }
+    if let Some(twilio) = &settings.sms.twilio
+        && twilio.from.is_some()
+    {
+        let sender = TwilioSender::new(twilio, &settings.sms.default_country, guard.clone())?;
+        let limit = rate("KEFU_RATE_SMS", 1.0)?;
+        dispatcher = dispatcher.with_sender(Channel::Sms, Arc::new(sender), Some(limit));
+    }
+    Ok(dispatcher)
 }
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
