@@ -11,6 +11,7 @@
 //! the bot's `bot_seq`.
 
 pub mod sms;
+pub mod wechat;
 
 use crate::domain::{
     Channel, ConversationKey, Customer, InboundMessage, MessageId, Millis, SCHEMA_VERSION,

@@ -1,0 +1,228 @@
+//! The webhook WeChat calls: `GET /wechat` verifies the URL, `POST /wechat` delivers pushes.
+//!
+//! Every request must carry a valid `signature` (token, timestamp, nonce); without one the
+//! answer is 401, with a wrong one 403, and nothing is queued. In safe and compatible mode
+//! (`encrypt_type=aes`) the `msg_signature` over the `Encrypt` field is checked too, and the
+//! decrypted message must name our appid. When an AES key is configured, plaintext pushes
+//! are refused: the plain `signature` does not cover the body.
+//!
+//! A push is answered at once: `success` after its message is durably queued (the bot
+//! replies later through the customer-service API), or a passive reply (the welcome),
+//! encrypted when the push was. A queue failure answers 500, so WeChat retries.
+
+use super::config::{REQUIRED_SETTINGS, WechatConfig};
+use super::crypto::{self, MessageCrypt};
+use super::normalise::{self, Action};
+use super::xml::{self, Document, Push};
+use crate::channels::{self, Incoming};
+use crate::domain::{Channel, now_millis};
+use crate::http::{ApiError, Query, api_layers};
+use crate::ports::MessageQueue;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use std::sync::Arc;
+use tracing::instrument;
+
+/// The route WeChat is configured to call (服务器配置 → URL).
+pub const PATH: &str = "/wechat";
+
+/// Pushes are a few kilobytes; anything larger is not from WeChat.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What the webhook needs: the account's settings and the inbound queue.
+#[derive(Clone)]
+pub struct WechatIngress {
+    config: Arc<WechatConfig>,
+    crypt: Option<MessageCrypt>,
+    inbound: Arc<dyn MessageQueue>,
+}
+
+impl WechatIngress {
+    /// The webhook of the account `config`, queueing on `inbound`
+    /// (`KEFU_INBOUND_QUEUE_URL`).
+    pub fn new(config: WechatConfig, inbound: Arc<dyn MessageQueue>) -> Self {
+        let crypt = config
+            .aes_key
+            .clone()
+            .map(|key| MessageCrypt::new(key, config.appid.clone()));
+        Self {
+            config: Arc::new(config),
+            crypt,
+            inbound,
+        }
+    }
+
+    fn signed(&self, signature: &str, timestamp: &str, nonce: &str) -> bool {
+        let expected = crypto::signature(&self.config.token, timestamp, nonce);
+        crypto::signatures_match(&expected, signature)
+    }
+}
+
+/// The webhook routes (see the module docs). Serve with `lambda_http::run` or
+/// `axum::serve`; no fallback is set, so it merges with other routers.
+pub fn router(state: WechatIngress) -> Router {
+    let routes = Router::new()
+        .route(PATH, get(verify).post(receive))
+        .with_state(Arc::new(state));
+    api_layers(routes, MAX_BODY_BYTES)
+}
+
+/// The routes of the channel when it is not configured: 404 naming the settings.
+pub fn disabled_router() -> Router {
+    channels::disabled(Channel::Wechat, REQUIRED_SETTINGS, &[PATH])
+}
+
+/// The query WeChat adds to every call (it also sends `openid`, which is not needed).
+#[derive(Debug, Default, Deserialize)]
+struct Signed {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+/// URL verification: echo `echostr` only for a correctly signed request.
+#[instrument(skip_all)]
+async fn verify(State(state): State<Arc<WechatIngress>>, Query(query): Query<Signed>) -> Response {
+    match (
+        &query.signature,
+        &query.timestamp,
+        &query.nonce,
+        query.echostr,
+    ) {
+        (Some(signature), Some(timestamp), Some(nonce), Some(echostr))
+            if state.signed(signature, timestamp, nonce) =>
+        {
+            tracing::info!("URL verified");
+            plain_text(echostr)
+        }
+        _ => {
+            tracing::warn!("URL verification refused");
+            ApiError::forbidden("signature does not match").into_response()
+        }
+    }
+}
+
+/// A push: check, parse, normalise, queue or reply.
+#[instrument(skip_all, fields(mode, conversation))]
+async fn receive(
+    State(state): State<Arc<WechatIngress>>,
+    Query(query): Query<Signed>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (Some(signature), Some(timestamp), Some(nonce)) =
+        (&query.signature, &query.timestamp, &query.nonce)
+    else {
+        return Err(ApiError::unauthorized(
+            "missing signature, timestamp or nonce",
+        ));
+    };
+    if !state.signed(signature, timestamp, nonce) {
+        tracing::warn!("push with a wrong signature refused");
+        return Err(ApiError::forbidden("signature does not match"));
+    }
+    let body =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    let (push, sealed) = open(&state, &query, timestamp, nonce, body)?;
+    let span = tracing::Span::current();
+    span.record("mode", if sealed { "safe" } else { "plain" });
+
+    let account = push.account.clone();
+    let openid = push.openid.clone();
+    match normalise::action(push, state.config.welcome.as_deref(), &state.config.menu) {
+        Action::Enqueue(incoming) => {
+            let envelope = enqueue(&state, incoming).await?;
+            span.record("conversation", tracing::field::display(&envelope));
+            tracing::info!("customer message queued");
+            Ok(plain_text("success".to_owned()))
+        }
+        Action::Reply(text) => {
+            let reply = xml::text_reply(&openid, &account, now_millis() / 1000, &text);
+            let reply = match (&state.crypt, sealed) {
+                (Some(crypt), true) => seal(&state.config.token, crypt, &reply),
+                _ => reply,
+            };
+            tracing::info!("passive reply sent");
+            Ok(([(CONTENT_TYPE, "application/xml; charset=utf-8")], reply).into_response())
+        }
+        Action::Ignore { why } => {
+            tracing::info!(why, "push needs no answer");
+            Ok(plain_text("success".to_owned()))
+        }
+    }
+}
+
+/// The push in the body, and whether it came encrypted. See the module docs for the modes.
+fn open(
+    state: &WechatIngress,
+    query: &Signed,
+    timestamp: &str,
+    nonce: &str,
+    body: &str,
+) -> Result<(Push, bool), ApiError> {
+    let document = Document::parse(body)?;
+    match (query.encrypt_type.as_deref(), &state.crypt) {
+        (Some("aes"), Some(crypt)) => {
+            let msg_signature = query
+                .msg_signature
+                .as_deref()
+                .ok_or_else(|| ApiError::unauthorized("missing msg_signature"))?;
+            let encrypt = document.encrypt()?;
+            let expected = crypto::msg_signature(&state.config.token, timestamp, nonce, encrypt);
+            if !crypto::signatures_match(&expected, msg_signature) {
+                tracing::warn!("push with a wrong msg_signature refused");
+                return Err(ApiError::forbidden("msg_signature does not match"));
+            }
+            let plain = crypt.decrypt(encrypt).map_err(|e| {
+                tracing::warn!(error = %e, "encrypted push refused");
+                ApiError::forbidden(e.to_string())
+            })?;
+            Ok((Document::parse(&plain)?.push()?, true))
+        }
+        // Compatible mode without our key: the body also carries the message in clear.
+        (Some("aes"), None) if document.has_plain_message() => Ok((document.push()?, false)),
+        (Some("aes"), None) => Err(ApiError::bad_request(
+            "the push is encrypted but KEFU_WECHAT_AES_KEY is not set",
+        )),
+        (None | Some("raw"), Some(_)) => Err(ApiError::forbidden(
+            "pushes must be encrypted: KEFU_WECHAT_AES_KEY is set",
+        )),
+        (None | Some("raw"), None) => Ok((document.push()?, false)),
+        (Some(_), _) => Err(ApiError::bad_request("unsupported encrypt_type")),
+    }
+}
+
+/// Queues the message; returns its conversation id for the log.
+async fn enqueue(
+    state: &WechatIngress,
+    incoming: Incoming,
+) -> crate::Result<crate::domain::ConversationId> {
+    let envelope = channels::enqueue(state.inbound.as_ref(), incoming).await?;
+    Ok(envelope.conversation_id)
+}
+
+/// The safe-mode envelope of a passive reply, signed with a fresh timestamp and nonce.
+fn seal(token: &str, crypt: &MessageCrypt, reply: &str) -> String {
+    let encrypt = crypt.encrypt(reply);
+    let timestamp = (now_millis() / 1000).to_string();
+    let nonce = rand::random::<u32>().to_string();
+    let signature = crypto::msg_signature(token, &timestamp, &nonce, &encrypt);
+    xml::encrypted_reply(&encrypt, &signature, &timestamp, &nonce)
+}
+
+fn plain_text(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
