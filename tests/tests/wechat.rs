@@ -106,10 +106,7 @@ impl Webhook {
         let (query, body) = if self.safe {
             sealed(message, APPID, TOKEN)
         } else {
-            (
-                signed_query(TOKEN, "1700000000", "93821"),
-                message.to_owned(),
-            )
+            (signed_query(TOKEN, &now(), "93821"), message.to_owned())
         };
         self.call("POST", &format!("/wechat?{query}"), &body).await
     }
@@ -131,6 +128,11 @@ impl Webhook {
     }
 }
 
+/// The current Unix time, as WeChat puts it in the query.
+fn now() -> String {
+    (kefu::domain::now_millis() / 1000).to_string()
+}
+
 fn signed_query(token: &str, timestamp: &str, nonce: &str) -> String {
     format!(
         "signature={}&timestamp={timestamp}&nonce={nonce}&openid={OPENID}",
@@ -140,7 +142,8 @@ fn signed_query(token: &str, timestamp: &str, nonce: &str) -> String {
 
 /// A safe-mode push: the query with both signatures, and the encrypted envelope.
 fn sealed(message: &str, appid: &str, token: &str) -> (String, String) {
-    let (timestamp, nonce) = ("1700000000", "93821");
+    let (timestamp, nonce) = (now(), "93821");
+    let timestamp = timestamp.as_str();
     let crypt = MessageCrypt::new(AesKey::parse(AES_KEY).unwrap(), appid);
     let encrypt = crypt.encrypt(message);
     let query = format!(
@@ -179,7 +182,7 @@ fn conversation() -> kefu::domain::ConversationId {
 #[tokio::test]
 async fn given_a_correctly_signed_url_verification_when_called_then_echostr_is_echoed() {
     let webhook = Webhook::plaintext();
-    let query = signed_query(TOKEN, "1700000000", "4242");
+    let query = signed_query(TOKEN, &now(), "4242");
     let answer = webhook
         .call("GET", &format!("/wechat?{query}&echostr=6173840129"), "")
         .await;
@@ -191,13 +194,13 @@ async fn given_a_correctly_signed_url_verification_when_called_then_echostr_is_e
 #[tokio::test]
 async fn given_a_forged_or_incomplete_url_verification_when_called_then_403_and_no_echo() {
     let webhook = Webhook::plaintext();
-    let forged = signed_query("not-our-token", "1700000000", "4242");
+    let forged = signed_query("not-our-token", &now(), "4242");
     let cases = [
         format!("/wechat?{forged}&echostr=6173840129"),
         "/wechat?timestamp=1700000000&nonce=4242&echostr=6173840129".to_owned(),
         format!(
             "/wechat?{}",
-            signed_query(TOKEN, "1700000000", "4242") // no echostr
+            signed_query(TOKEN, &now(), "4242") // no echostr
         ),
     ];
     for uri in cases {
@@ -248,7 +251,7 @@ async fn given_a_safe_mode_text_push_when_posted_then_it_is_decrypted_and_queued
 async fn given_forged_credentials_when_pushing_then_refused_and_nothing_is_queued() {
     let plaintext = Webhook::plaintext();
     let body = text_push("hi", 1);
-    let forged = signed_query("not-our-token", "1700000000", "93821");
+    let forged = signed_query("not-our-token", &now(), "93821");
     let answer = plaintext
         .call("POST", &format!("/wechat?{forged}"), &body)
         .await;
@@ -257,6 +260,13 @@ async fn given_forged_credentials_when_pushing_then_refused_and_nothing_is_queue
         .call("POST", "/wechat?timestamp=1700000000&nonce=93821", &body)
         .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    // Correctly signed, but long ago: a captured signature replayed.
+    let replayed = signed_query(TOKEN, "1700000000", "93821");
+    let answer = plaintext
+        .call("POST", &format!("/wechat?{replayed}"), &body)
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.body.contains("timestamp"), "{}", answer.body);
     assert_eq!(plaintext.queue_depth().await, 0);
 
     let safe = Webhook::safe_mode();
@@ -283,7 +293,7 @@ async fn given_forged_credentials_when_pushing_then_refused_and_nothing_is_queue
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert!(answer.body.contains("another appid"), "{}", answer.body);
     // Plaintext although the account is configured for encryption.
-    let query = signed_query(TOKEN, "1700000000", "93821");
+    let query = signed_query(TOKEN, &now(), "93821");
     let answer = safe.call("POST", &format!("/wechat?{query}"), &body).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert_eq!(safe.queue_depth().await, 0);

@@ -4,7 +4,10 @@
 //! answer is 401, with a wrong one 403, and nothing is queued. In safe and compatible mode
 //! (`encrypt_type=aes`) the `msg_signature` over the `Encrypt` field is checked too, and the
 //! decrypted message must name our appid. When an AES key is configured, plaintext pushes
-//! are refused: the plain `signature` does not cover the body.
+//! are refused: the plain `signature` does not cover the body. A push whose `timestamp` is
+//! more than [`MAX_CLOCK_SKEW_SECS`] away from our clock is refused (403), which bounds
+//! how long a captured signature can be replayed (WeChat's own retries come within
+//! seconds).
 //!
 //! A push is answered at once: `success` after its message is durably queued (the bot
 //! replies later through the customer-service API), or a passive reply (the welcome),
@@ -31,6 +34,9 @@ use tracing::instrument;
 
 /// The route WeChat is configured to call (服务器配置 → URL).
 pub const PATH: &str = "/wechat";
+
+/// How far a push's `timestamp` may be from our clock, in seconds.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// Pushes are a few kilobytes; anything larger is not from WeChat.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -129,6 +135,12 @@ async fn receive(
         tracing::warn!("push with a wrong signature refused");
         return Err(ApiError::forbidden("signature does not match"));
     }
+    if !is_fresh(timestamp, now_millis() / 1000) {
+        tracing::warn!("push with a stale timestamp refused");
+        return Err(ApiError::forbidden(format!(
+            "timestamp is more than {MAX_CLOCK_SKEW_SECS} s away from the server's clock"
+        )));
+    }
     let body =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     let (push, sealed) = open(&state, &query, timestamp, nonce, body)?;
@@ -139,8 +151,8 @@ async fn receive(
     let openid = push.openid.clone();
     match normalise::action(push, state.config.welcome.as_deref(), &state.config.menu) {
         Action::Enqueue(incoming) => {
-            let envelope = enqueue(&state, incoming).await?;
-            span.record("conversation", tracing::field::display(&envelope));
+            let conversation = enqueue(&state, incoming).await?;
+            span.record("conversation", tracing::field::display(&conversation));
             tracing::info!("customer message queued");
             Ok(plain_text("success".to_owned()))
         }
@@ -218,6 +230,13 @@ fn seal(token: &str, crypt: &MessageCrypt, reply: &str) -> String {
     xml::encrypted_reply(&encrypt, &signature, &timestamp, &nonce)
 }
 
+/// Whether `timestamp` (Unix seconds) is within [`MAX_CLOCK_SKEW_SECS`] of `now`.
+fn is_fresh(timestamp: &str, now: i64) -> bool {
+    timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| t.abs_diff(now) <= MAX_CLOCK_SKEW_SECS.unsigned_abs())
+}
+
 fn plain_text(body: String) -> Response {
     (
         StatusCode::OK,
@@ -225,4 +244,21 @@ fn plain_text(body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_timestamps_around_now_when_checked_then_only_those_within_the_skew_pass() {
+        let now = 1_700_000_000;
+        assert!(is_fresh("1700000000", now));
+        assert!(is_fresh("1699999700", now));
+        assert!(is_fresh("1700000300", now));
+        assert!(!is_fresh("1699999699", now));
+        assert!(!is_fresh("1700000301", now));
+        assert!(!is_fresh("soon", now));
+        assert!(!is_fresh("", now));
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! - **Ingress** ([`router`]): the webhook WeChat pushes customer messages and events to,
 //!   in plaintext, compatible or safe (encrypted) mode. It checks the signatures, parses the
-//!   push strictly, normalises it (see [`normalise`](self#normalisation)) and queues it,
-//!   answering `success` at once; a new follower gets the welcome as a passive reply.
+//!   push strictly ([`xml`]), normalises it (see [Normalisation](#normalisation)) and queues
+//!   it, answering `success` at once; a new follower gets the welcome as a passive reply.
 //! - **Egress** ([`WechatSender`]): the dispatcher's sender, through the customer-service
 //!   message API, with the access token cached centrally over the idempotency guard.
 //!
