@@ -7,8 +7,8 @@
 //! and records what the model says. A large FAQ is cut into more, smaller folds and only
 //! the first few run, until a few thousand questions are observed: the build then costs
 //! about two trainings however big the FAQ is. When ops provide a labelled validation
-//! file, its questions train the model too, and the folds run over them instead
-//! (`cross_validate_labelled`). The temperature and the weight of the
+//! file, the model trained on the paraphrases is observed on its questions instead
+//! (`calibrate_labelled`): they calibrate, they never train. The temperature and the weight of the
 //! nearest-paraphrase similarity minimise the held-out negative log-likelihood; the
 //! threshold is the lowest confidence at which answering stays within
 //! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered.
@@ -190,38 +190,18 @@ pub(crate) fn cross_validate(
     choose(&observations, Some(OUT_OF_SCOPE_PRIOR))
 }
 
-/// Calibrates a model trained on `paraphrases` (vector, entry) plus the in-scope
-/// questions of `labelled` (vector, entry or `None` when out of scope): each of [`FOLDS`]
-/// folds trains on the paraphrases and the other folds' questions, and observes its own.
-pub(crate) fn cross_validate_labelled(
-    paraphrases: &[(SparseVec, u32)],
+/// Calibrates `model` (trained on the paraphrases only) on a labelled validation set
+/// (vector, entry or `None` when out of scope): its questions are new to the model, so
+/// what it says about them is what it will say about customers' questions.
+pub(crate) fn calibrate_labelled(
+    model: &Classifier,
     labelled: &[(SparseVec, Option<u32>)],
-    classes: usize,
-    features: usize,
-    config: &TrainConfig,
 ) -> Calibration {
-    let mut order: Vec<usize> = (0..labelled.len()).collect();
-    XorShift(0x9E37_79B9_7F4A_7C15).shuffle(&mut order);
-    let mut fold_of = vec![0; labelled.len()];
-    for (rank, &i) in order.iter().enumerate() {
-        fold_of[i] = rank % FOLDS;
-    }
-    let mut observations = Vec::with_capacity(labelled.len());
     let mut scores = Scores::default();
-    for fold in 0..FOLDS.min(labelled.len()) {
-        let mut train = paraphrases.to_vec();
-        train.extend(
-            labelled
-                .iter()
-                .zip(&fold_of)
-                .filter(|(_, f)| **f != fold)
-                .filter_map(|((x, expected), _)| expected.map(|class| (x.clone(), class))),
-        );
-        let model = Classifier::train(&train, features, classes, config);
-        for ((x, expected), _) in labelled.iter().zip(&fold_of).filter(|(_, f)| **f == fold) {
-            observations.push(observe(&model, x, *expected, &mut scores));
-        }
-    }
+    let observations: Vec<Observation> = labelled
+        .iter()
+        .map(|(x, expected)| observe(model, x, *expected, &mut scores))
+        .collect();
     choose(&observations, None)
 }
 

@@ -1,6 +1,6 @@
 //! The trained part of an index version: features, classifier and calibration, built
-//! from the entries (and an optional labelled validation set, whose questions are
-//! training examples too) and stored in the bundle. Its layout is versioned
+//! from the entries (calibrated on an optional labelled validation set) and stored in the
+//! bundle. Its layout is versioned
 //! ([`FaqModel::is_current`]): a bundle from another layout is rebuilt at load.
 
 use crate::bot::calibrate::{self, Calibration, Labelled};
@@ -29,13 +29,12 @@ pub(crate) struct FaqModel {
 }
 
 impl FaqModel {
-    /// Trains on the paraphrases of `entries` and calibrates by cross-validation on them;
-    /// with a labelled `validation` set, its questions train the model too (real
-    /// customer wordings are the best examples there are) and calibration is
-    /// cross-validated over them instead (questions naming unknown entries count as out
-    /// of scope).
+    /// Trains on the paraphrases of `entries` and calibrates by cross-validation on them,
+    /// or on a labelled `validation` set when given (questions naming unknown entries count
+    /// as out of scope). Validation questions never train: the model is the one the bot
+    /// gets from the FAQ alone.
     pub fn build(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Self {
-        let mut hashed: Vec<(Hashed, u32)> = entries
+        let hashed: Vec<(Hashed, u32)> = entries
             .iter()
             .enumerate()
             .flat_map(|(class, entry)| {
@@ -44,7 +43,6 @@ impl FaqModel {
                     .map(move |p| (Hashed::of(p), class as u32))
             })
             .collect();
-        let paraphrases = hashed.len();
         let position: HashMap<&str, u32> = entries
             .iter()
             .enumerate()
@@ -58,11 +56,6 @@ impl FaqModel {
                 (Hashed::of(&q.text), expected.copied())
             })
             .collect();
-        hashed.extend(
-            labelled
-                .iter()
-                .filter_map(|(doc, expected)| expected.map(|class| (doc.clone(), class))),
-        );
         let featurizer = Featurizer::fit_hashed(hashed.iter().map(|(doc, _)| doc));
         let samples: Vec<(SparseVec, u32)> = hashed
             .iter()
@@ -78,13 +71,7 @@ impl FaqModel {
                 .iter()
                 .map(|(doc, expected)| (featurizer.transform_hashed(doc), *expected))
                 .collect();
-            calibrate::cross_validate_labelled(
-                &samples[..paraphrases],
-                &labelled,
-                entries.len(),
-                featurizer.len(),
-                &config,
-            )
+            calibrate::calibrate_labelled(&classifier, &labelled)
         };
         tracing::info!(
             entries = entries.len(),
@@ -183,9 +170,8 @@ mod tests {
     }
 
     #[test]
-    fn given_labelled_questions_when_built_then_their_wordings_are_learnt() {
+    fn given_labelled_questions_when_built_then_they_calibrate_but_never_train() {
         let entries = fixture();
-        let courier = entries.iter().position(|e| e.id == "courier");
         let validation = [
             labelled("寄EMS邮政", Some("courier")),
             labelled("EMS邮政可以吗", Some("courier")),
@@ -195,10 +181,11 @@ mod tests {
             labelled("track my order", Some("en-track")),
         ];
         let plain = FaqModel::build(&entries, None);
-        let taught = FaqModel::build(&entries, Some(&validation));
-        assert_ne!(best(&plain, "EMS邮政"), courier.map(|c| c as u32));
-        assert_eq!(best(&taught, "EMS邮政"), courier.map(|c| c as u32));
-        let threshold = taught.calibration.threshold;
+        let calibrated = FaqModel::build(&entries, Some(&validation));
+        assert_eq!(calibrated.featurizer, plain.featurizer);
+        // The same weights: validation questions only choose how scores become confidences.
+        assert_eq!(calibrated.classifier, plain.classifier);
+        let threshold = calibrated.calibration.threshold;
         assert!(threshold > 0.0 && threshold <= 1.0, "{threshold}");
     }
 
