@@ -15,12 +15,11 @@ use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish};
 use kefu::bot::policy::EscalationPolicy;
-use kefu::channels::sms::{self, SmsConfig, SmsState, TwilioSender};
-use kefu::channels::wechat::{self, WechatConfig, WechatIngress, WechatSender};
+use kefu::channels::sms::{self, SmsConfig, SmsState};
+use kefu::channels::wechat::{self, WechatConfig, WechatIngress};
 use kefu::config;
 use kefu::consumer::{PumpConfig, Shutdown, pump};
-use kefu::dispatch::{Dispatcher, RateLimit};
-use kefu::domain::Channel;
+use kefu::dispatch::Dispatcher;
 use kefu::flows::{FlowConfig, Flows};
 use kefu::ports::{BlobStore, IdempotencyGuard, MessageQueue};
 use kefu::web::{WebConfig, WebState};
@@ -141,9 +140,10 @@ pub async fn run(
         )),
     );
     let guard: Arc<dyn IdempotencyGuard> = Arc::new(storage.idempotency());
-    let dispatcher = Arc::new(channel_senders(
+    let dispatcher = Arc::new(kefu::channels::senders(
         Dispatcher::new(store.clone()),
-        &settings,
+        settings.wechat.as_ref(),
+        &settings.sms,
         &guard,
     )?);
     let pump_config = PumpConfig {
@@ -254,35 +254,6 @@ fn channel_routes(
         settings.sms.clone(),
     )?);
     Ok(wechat.merge(sms))
-}
-
-/// The dispatcher's senders for the configured channels, each at its platform's pace
-/// (`KEFU_RATE_WECHAT`, `KEFU_RATE_SMS`: sends per second).
-fn channel_senders(
-    mut dispatcher: Dispatcher,
-    settings: &Settings,
-    guard: &Arc<dyn IdempotencyGuard>,
-) -> anyhow::Result<Dispatcher> {
-    let rate = |name: &str, default: f64| -> anyhow::Result<RateLimit> {
-        let per_second = config::number(name, default)?;
-        Ok(RateLimit {
-            per_second,
-            burst: per_second.ceil().max(1.0) as u32,
-        })
-    };
-    if let Some(config) = &settings.wechat {
-        let sender = WechatSender::new(config, guard.clone())?;
-        let limit = rate("KEFU_RATE_WECHAT", 20.0)?;
-        dispatcher = dispatcher.with_sender(Channel::Wechat, Arc::new(sender), Some(limit));
-    }
-    if let Some(twilio) = &settings.sms.twilio
-        && twilio.from.is_some()
-    {
-        let sender = TwilioSender::new(twilio, &settings.sms.default_country, guard.clone())?;
-        let limit = rate("KEFU_RATE_SMS", 1.0)?;
-        dispatcher = dispatcher.with_sender(Channel::Sms, Arc::new(sender), Some(limit));
-    }
-    Ok(dispatcher)
 }
 
 const INDEX_HTML: &str = include_str!("../static/index.html");

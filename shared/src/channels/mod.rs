@@ -70,6 +70,41 @@ pub async fn enqueue(
     Ok(envelope)
 }
 
+/// Adds the senders of the configured channels to `dispatcher`, each at its platform's
+/// pace (`KEFU_RATE_WECHAT`, default 20, and `KEFU_RATE_SMS`, default 1: sends per second
+/// per process). SMS is sent through Twilio when it has a sending number.
+#[cfg(feature = "channels")]
+pub fn senders(
+    mut dispatcher: crate::dispatch::Dispatcher,
+    wechat: Option<&wechat::WechatConfig>,
+    sms: &sms::SmsConfig,
+    guard: &std::sync::Arc<dyn crate::ports::IdempotencyGuard>,
+) -> anyhow::Result<crate::dispatch::Dispatcher> {
+    use crate::dispatch::RateLimit;
+    use std::sync::Arc;
+    let rate = |name: &str, default: f64| -> anyhow::Result<RateLimit> {
+        let per_second: f64 = crate::config::number(name, default)?;
+        anyhow::ensure!(per_second > 0.0, "{name} must be above 0");
+        Ok(RateLimit {
+            per_second,
+            burst: per_second.ceil() as u32,
+        })
+    };
+    if let Some(config) = wechat {
+        let sender = wechat::WechatSender::new(config, guard.clone())?;
+        let limit = rate("KEFU_RATE_WECHAT", 20.0)?;
+        dispatcher = dispatcher.with_sender(Channel::Wechat, Arc::new(sender), Some(limit));
+    }
+    if let Some(twilio) = &sms.twilio
+        && twilio.from.is_some()
+    {
+        let sender = sms::TwilioSender::new(twilio, &sms.default_country, guard.clone())?;
+        let limit = rate("KEFU_RATE_SMS", 1.0)?;
+        dispatcher = dispatcher.with_sender(Channel::Sms, Arc::new(sender), Some(limit));
+    }
+    Ok(dispatcher)
+}
+
 /// The routes of a channel whose secrets are not configured: every request gets a 404 that
 /// says so (a channel is never open by default).
 pub fn disabled(channel: Channel, settings: &'static str, paths: &[&str]) -> Router {
