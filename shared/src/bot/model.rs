@@ -165,10 +165,6 @@ mod tests {
         }
     }
 
-    fn best(model: &FaqModel, text: &str) -> Option<u32> {
-        model.rank(text, 1).first().map(|r| r.class)
-    }
-
     #[test]
     fn given_labelled_questions_when_built_then_they_calibrate_but_never_train() {
         let entries = fixture();
