@@ -10,6 +10,7 @@
 //! the FIFO queue's deduplication window, and after it by the store's idempotent append and
 //! the bot's `bot_seq`.
 
+pub mod email;
 pub mod sms;
 pub mod wechat;
 

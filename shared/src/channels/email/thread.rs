@@ -1,0 +1,123 @@
+//! Threading: finding a reply's conversation, and threading our replies.
+
+use crate::domain::ConversationId;
+
+/// How many ids a reply's `References` keeps: the thread's root and the latest ones
+/// (RFC 5322 §3.6.4 allows trimming; some servers reject very long headers).
+const MAX_REFERENCES: usize = 20;
+
+/// The `Reply-To` address of a reply in `conversation`: `<local>+<conversation id>@domain`.
+///
+/// The conversation id is already an opaque digest, so it serves as the token as is; a
+/// customer's answer to this address finds its conversation even when their client drops
+/// `In-Reply-To` and `References`.
+pub fn reply_address(local: &str, domain: &str, conversation: &ConversationId) -> String {
+    format!("{local}+{conversation}@{domain}")
+}
+
+/// The conversation named by a plus-address token in `recipients` (bare addresses, as in
+/// SES's `receipt.recipients`) for the mailbox `local`; `None` when no recipient carries a
+/// valid one. Local parts compare case-insensitively, as mail servers treat them.
+pub fn token_in(recipients: &[String], local: &str) -> Option<ConversationId> {
+    let prefix = format!("{}+", local.to_ascii_lowercase());
+    recipients.iter().find_map(|recipient| {
+        let address = recipient
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>');
+        let (mailbox, _domain) = address.rsplit_once('@')?;
+        let token = mailbox
+            .to_ascii_lowercase()
+            .strip_prefix(&prefix)?
+            .to_owned();
+        ConversationId::parse(&token).ok()
+    })
+}
+
+/// `In-Reply-To` and `References` of a reply, with angle brackets, ready for the headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyThreading {
+    /// `<message-id>` of the mail answered.
+    pub in_reply_to: String,
+    /// The answered mail's references followed by its id, space separated (the writer of
+    /// the header folds it).
+    pub references: String,
+}
+
+/// The threading headers of a reply to a mail with `message_id` and `references` (ids
+/// without angle brackets, as [`super::ParsedMail`] has them). Repeated ids are dropped; a
+/// long chain keeps its root and its latest ids.
+pub fn references_chain(message_id: &str, references: &[String]) -> ReplyThreading {
+    let message_id = bare(message_id);
+    let mut chain: Vec<&str> = Vec::with_capacity(references.len() + 1);
+    for id in references.iter().map(|id| bare(id)).chain([message_id]) {
+        if !id.is_empty() && !chain.contains(&id) {
+            chain.push(id);
+        }
+    }
+    if chain.len() > MAX_REFERENCES {
+        chain.drain(1..chain.len() - (MAX_REFERENCES - 1));
+    }
+    ReplyThreading {
+        in_reply_to: format!("<{message_id}>"),
+        references: chain
+            .iter()
+            .map(|id| format!("<{id}>"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// An id without surrounding whitespace and angle brackets.
+fn bare(id: &str) -> &str {
+    id.trim().trim_start_matches('<').trim_end_matches('>')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Channel, ConversationKey};
+
+    fn conversation() -> ConversationId {
+        ConversationKey::new(Channel::Email, "li.wei@example.com").conversation_id()
+    }
+
+    #[test]
+    fn given_a_reply_address_when_it_comes_back_as_recipient_then_the_token_is_found() {
+        let id = conversation();
+        let address = reply_address("support", "shop.example", &id);
+        assert_eq!(address, format!("support+{id}@shop.example"));
+        let recipients = vec!["sales@shop.example".to_owned(), address.to_uppercase()];
+        assert_eq!(token_in(&recipients, "Support"), Some(id));
+    }
+
+    #[test]
+    fn given_no_or_malformed_tokens_when_searched_then_none() {
+        let recipients = vec![
+            "support@shop.example".to_owned(),
+            "support+not-an-id@shop.example".to_owned(),
+            format!("sales+{}@shop.example", conversation()),
+        ];
+        assert_eq!(token_in(&recipients, "support"), None);
+    }
+
+    #[test]
+    fn given_a_mail_with_references_when_chained_then_its_id_comes_last() {
+        let threading = references_chain("<b@x>", &["a@x".to_owned(), "b@x".to_owned()]);
+        assert_eq!(threading.in_reply_to, "<b@x>");
+        assert_eq!(threading.references, "<a@x> <b@x>");
+        let first = references_chain("a@x", &[]);
+        assert_eq!(first.references, "<a@x>");
+    }
+
+    #[test]
+    fn given_a_long_chain_when_chained_then_the_root_and_latest_ids_are_kept() {
+        let references: Vec<String> = (0..30).map(|n| format!("{n}@x")).collect();
+        let threading = references_chain("30@x", &references);
+        let ids: Vec<&str> = threading.references.split(' ').collect();
+        assert_eq!(ids.len(), MAX_REFERENCES);
+        assert_eq!(ids[0], "<0@x>");
+        assert_eq!(ids[1], "<12@x>");
+        assert_eq!(ids[MAX_REFERENCES - 1], "<30@x>");
+    }
+}
