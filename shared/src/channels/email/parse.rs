@@ -257,6 +257,20 @@ mod tests {
     }
 
     #[test]
+    fn given_a_big5_quoted_printable_mail_when_parsed_then_it_is_decoded() {
+        let raw = b"From: =?big5?B?s6+l/aXN?= <chen@example.com.tw>\r\n\
+                    To: support@shop.example\r\n\
+                    Subject: stock\r\n\
+                    MIME-Version: 1.0\r\n\
+                    Content-Type: text/plain; charset=big5\r\n\
+                    Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+                    =BD=D0=B0=DD=A6=B3=B2{=B3f=B6=DC=A1H\r\n";
+        let mail = fixture(raw);
+        assert_eq!(mail.from.name.as_deref(), Some("陳先生"));
+        assert_eq!(mail.text, "請問有現貨嗎？");
+    }
+
+    #[test]
     fn given_a_pdf_attachment_when_parsed_then_name_type_and_bytes_are_kept() {
         let mail = fixture(include_bytes!("testdata/pdf_attachment.eml"));
         assert_eq!(
