@@ -253,68 +253,11 @@ async fn load_in_child(bucket: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A synthetic FAQ: `n` entries of mixed Chinese and English wording, 6 paraphrases each.
+/// The synthetic FAQ of [`kefu::bot::synthetic::faq`] as a JSONL source.
 fn generated_faq(n: usize) -> Vec<u8> {
-    const ZH: &[&str] = &[
-        "订单",
-        "退货",
-        "退款",
-        "快递",
-        "物流",
-        "发票",
-        "优惠券",
-        "会员",
-        "积分",
-        "地址",
-        "修改",
-        "取消",
-        "包裹",
-        "破损",
-        "保修",
-        "尺码",
-        "库存",
-        "预售",
-        "支付",
-        "运费",
-        "价格",
-        "换货",
-        "售后",
-        "配送",
-    ];
-    const EN: &[&str] = &[
-        "order", "refund", "return", "parcel", "invoice", "coupon", "member", "points", "address",
-        "change", "cancel", "damaged", "warranty", "size", "stock", "payment", "shipping", "price",
-        "exchange", "delivery", "tracking", "account", "password", "gift",
-    ];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move |m: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % m as u64) as usize
-    };
     let mut out = String::new();
-    for i in 0..n {
-        let mut phrase = |zh: bool| {
-            let words: Vec<&str> = (0..4)
-                .map(|_| {
-                    if zh {
-                        ZH[next(ZH.len())]
-                    } else {
-                        EN[next(EN.len())]
-                    }
-                })
-                .collect();
-            if zh { words.concat() } else { words.join(" ") }
-        };
-        let zh = i % 2 == 0;
-        let entry = json!({
-            "id": format!("gen-{i}"),
-            "question": format!("{} {i}", phrase(zh)),
-            "similar": (0..6).map(|k| format!("{} {i}-{k}", phrase(zh))).collect::<Vec<_>>(),
-            "answer": format!("Answer {i}: {}", phrase(!zh)),
-        });
-        out.push_str(&entry.to_string());
+    for entry in kefu::bot::synthetic::faq(n) {
+        out.push_str(&serde_json::to_string(&entry).expect("entries serialise"));
         out.push('\n');
     }
     out.into_bytes()

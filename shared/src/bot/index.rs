@@ -412,74 +412,12 @@ pub(crate) mod tests {
         ]
     }
 
-    /// A synthetic FAQ of `n` entries with six paraphrases each, half Chinese, half
-    /// English, every entry told apart by its number.
-    fn generated(n: usize) -> Vec<FaqEntry> {
-        const ZH: &[&str] = &[
-            "订单",
-            "退货",
-            "退款",
-            "快递",
-            "物流",
-            "发票",
-            "优惠券",
-            "会员",
-            "积分",
-            "地址",
-            "修改",
-            "取消",
-            "包裹",
-            "破损",
-            "保修",
-            "尺码",
-            "库存",
-            "预售",
-            "支付",
-            "运费",
-            "价格",
-            "换货",
-            "售后",
-            "配送",
-        ];
-        const EN: &[&str] = &[
-            "order", "refund", "return", "parcel", "invoice", "coupon", "member", "points",
-            "address", "change", "cancel", "damaged", "warranty", "size", "stock", "payment",
-            "shipping", "price", "exchange", "delivery", "tracking", "account", "password", "gift",
-        ];
-        let mut rng = crate::bot::classifier::XorShift(0x2545_f491_4f6c_dd1d);
-        (0..n)
-            .map(|i| {
-                let zh = i % 2 == 0;
-                let mut phrase = |suffix: String| {
-                    let words: Vec<&str> = (0..4)
-                        .map(|_| {
-                            let pool = if zh { ZH } else { EN };
-                            pool[(rng.next() % pool.len() as u64) as usize]
-                        })
-                        .collect();
-                    let joined = if zh { words.concat() } else { words.join(" ") };
-                    format!("{joined} {suffix}")
-                };
-                FaqEntry {
-                    id: format!("gen-{i}"),
-                    question: phrase(i.to_string()),
-                    similar: (0..5).map(|k| phrase(format!("{i}-{k}"))).collect(),
-                    answer: format!("Answer {i}."),
-                    category: None,
-                    tags: Vec::new(),
-                    locale: None,
-                    quick_replies: Vec::new(),
-                }
-            })
-            .collect()
-    }
-
     #[test]
     #[ignore = "report: build, bundle, load and query time of a 10,000-entry FAQ (release)"]
     fn report_large_faq_build_load_and_query_time() {
         use std::time::Instant;
         text::warm_up();
-        let entries = generated(10_000);
+        let entries = crate::bot::synthetic::faq(10_000);
         let started = Instant::now();
         let index = FaqIndex::build(&entries).expect("build");
         let build = started.elapsed();

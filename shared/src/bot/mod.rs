@@ -24,6 +24,7 @@ pub mod matcher;
 mod model;
 pub mod policy;
 pub mod sentiment;
+pub mod synthetic;
 pub mod text;
 pub mod unanswered;
 
