@@ -134,22 +134,12 @@ async fn send_wechat(args: CustomerArgs) -> anyhow::Result<()> {
         }
     };
     let url = format!("{}/wechat", base_url(&args));
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(&url)
         .query(&query)
         .header("content-type", "text/xml")
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let answer = response.text().await.unwrap_or_default();
-    println!("WeChat webhook answered {status}: {answer}");
-    if !status.is_success() {
-        bail!("the runner refused the push");
-    }
-    println!("The bot's reply arrives at the customer-service API (see `kefu simulate apis`).");
-    Ok(())
+        .body(body);
+    deliver(request, &url, "WeChat", "the customer-service API").await
 }
 
 async fn send_sms(args: CustomerArgs) -> anyhow::Result<()> {
@@ -173,23 +163,34 @@ async fn send_sms(args: CustomerArgs) -> anyhow::Result<()> {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let url = format!("{}/sms/twilio", base_url(&args));
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(&url)
         .header(
             "X-Twilio-Signature",
             twilio_signature(&auth_token, &url, &params),
         )
-        .form(&params)
+        .form(&params);
+    deliver(request, &url, "Twilio", "Twilio's Messages API").await
+}
+
+/// Sends a webhook request and prints what the runner answered; an error when refused.
+async fn deliver(
+    request: reqwest::RequestBuilder,
+    url: &str,
+    platform: &str,
+    reply_via: &str,
+) -> anyhow::Result<()> {
+    let response = request
         .send()
         .await
         .with_context(|| format!("POST {url}"))?;
     let status = response.status();
     let answer = response.text().await.unwrap_or_default();
-    println!("Twilio webhook answered {status}: {answer}");
+    println!("{platform} webhook answered {status}: {answer}");
     if !status.is_success() {
         bail!("the runner refused the message");
     }
-    println!("The bot's reply arrives at Twilio's Messages API (see `kefu simulate apis`).");
+    println!("The bot's reply arrives at {reply_via} (see `kefu simulate apis`).");
     Ok(())
 }
 
