@@ -22,13 +22,15 @@
 //! Built with the `channels` feature.
 #![cfg(feature = "channels")]
 
+mod config;
 mod filter;
 mod html;
 mod parse;
 mod reply;
 mod thread;
 
+pub use config::EmailConfig;
 pub use filter::drop_reason;
 pub use parse::{Attachment, Mailbox, ParsedMail, parse};
 pub use reply::new_text;
-pub use thread::{ReplyThreading, references_chain, reply_address, token_in};
+pub use thread::{MailThread, ReplyThreading, references_chain, reply_address, token_in};

@@ -1,6 +1,7 @@
 //! Threading: finding a reply's conversation, and threading our replies.
 
-use crate::domain::ConversationId;
+use crate::domain::{ConversationId, MessageId};
+use serde::{Deserialize, Serialize};
 
 /// How many ids a reply's `References` keeps: the thread's root and the latest ones
 /// (RFC 5322 §3.6.4 allows trimming; some servers reject very long headers).
@@ -65,6 +66,36 @@ pub fn references_chain(message_id: &str, references: &[String]) -> ReplyThreadi
             .map(|id| format!("<{id}>"))
             .collect::<Vec<_>>()
             .join(" "),
+    }
+}
+
+/// What a reply needs to know of the customer mail it answers: recorded by the ingress
+/// (in the [`crate::ports::IdempotencyGuard`], under [`MailThread::key_for_message`] and,
+/// for the first mail of a conversation, [`MailThread::key_for_conversation`]) and read
+/// by the sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MailThread {
+    /// The mail's `Message-ID`, without angle brackets.
+    pub message_id: Option<String>,
+    /// Its `References`, oldest first, without angle brackets.
+    pub references: Vec<String>,
+    /// Its decoded subject.
+    pub subject: Option<String>,
+}
+
+impl MailThread {
+    /// How long the record is kept: replies to older mail start a new thread.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+    /// The record of the customer message `id` (what a bot reply answers).
+    pub fn key_for_message(id: &MessageId) -> String {
+        format!("email:mail:{id}")
+    }
+
+    /// The record of a conversation's first mail (what an agent's reply, which answers no
+    /// particular message, threads under).
+    pub fn key_for_conversation(id: &ConversationId) -> String {
+        format!("email:thread:{id}")
     }
 }
 

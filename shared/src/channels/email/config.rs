@@ -1,0 +1,75 @@
+//! Email configuration: the shop's support mailbox. [`EmailConfig::from_env`] is for
+//! binaries only.
+
+use crate::config;
+use anyhow::Context;
+
+/// The support mailbox mail comes in to and replies go out from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailConfig {
+    /// The local part, lowercased (`support` of `support@shop.example`); replies carry
+    /// `Reply-To: <local>+<conversation>@<domain>`.
+    pub local: String,
+    /// The domain, lowercased.
+    pub domain: String,
+    /// The display name replies are sent under (`KEFU_EMAIL_NAME`, else the shop name).
+    pub display_name: Option<String>,
+}
+
+impl EmailConfig {
+    /// The mailbox `address` (`support@shop.example`); a plus tag in it is ignored.
+    ///
+    /// Errors when `address` is not `local@domain`.
+    pub fn new(address: &str, display_name: Option<String>) -> anyhow::Result<Self> {
+        let (local, domain) = address
+            .trim()
+            .rsplit_once('@')
+            .filter(|(local, domain)| !local.is_empty() && domain.contains('.'))
+            .with_context(|| format!("{address:?} is not an email address"))?;
+        let local = local.split('+').next().unwrap_or(local);
+        Ok(Self {
+            local: local.to_ascii_lowercase(),
+            domain: domain.to_ascii_lowercase(),
+            display_name: display_name.filter(|name| !name.trim().is_empty()),
+        })
+    }
+
+    /// `KEFU_EMAIL_ADDRESS` (the channel is off when unset) and `KEFU_EMAIL_NAME`
+    /// (default `KEFU_SHOP_NAME`).
+    pub fn from_env() -> anyhow::Result<Option<Self>> {
+        let Some(address) = config::optional("KEFU_EMAIL_ADDRESS") else {
+            return Ok(None);
+        };
+        let name =
+            config::optional("KEFU_EMAIL_NAME").or_else(|| config::optional("KEFU_SHOP_NAME"));
+        Self::new(&address, name)
+            .context("KEFU_EMAIL_ADDRESS")
+            .map(Some)
+    }
+
+    /// The bare support address, `local@domain`.
+    pub fn address(&self) -> String {
+        format!("{}@{}", self.local, self.domain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_an_address_when_parsed_then_local_and_domain_are_lowercased() {
+        let config = EmailConfig::new("Support+x@Shop.Example", Some("小店".into())).unwrap();
+        assert_eq!(config.local, "support");
+        assert_eq!(config.domain, "shop.example");
+        assert_eq!(config.address(), "support@shop.example");
+        assert_eq!(config.display_name.as_deref(), Some("小店"));
+    }
+
+    #[test]
+    fn given_no_address_when_parsed_then_it_is_refused() {
+        for bad in ["", "support", "@shop.example", "support@localhost"] {
+            assert!(EmailConfig::new(bad, None).is_err(), "{bad:?}");
+        }
+    }
+}
