@@ -33,4 +33,6 @@ pub use config::EmailConfig;
 pub use filter::drop_reason;
 pub use parse::{Attachment, Mailbox, ParsedMail, parse};
 pub use reply::new_text;
-pub use thread::{MailThread, ReplyThreading, references_chain, reply_address, token_in};
+pub use thread::{
+    MailThread, ReplyThreading, referenced_ids, references_chain, reply_address, token_in,
+};

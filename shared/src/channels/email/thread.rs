@@ -97,6 +97,41 @@ impl MailThread {
     pub fn key_for_conversation(id: &ConversationId) -> String {
         format!("email:thread:{id}")
     }
+
+    /// The conversation a sent reply belongs to, by the id the mail service gave it (SES
+    /// replaces our `Message-ID` with `<that id@….amazonses.com>`), so a customer's
+    /// `In-Reply-To`/`References` lead back to it. Written by the sender.
+    pub fn key_for_sent(provider_id: &str) -> String {
+        format!("email:sent:{provider_id}")
+    }
+
+    /// The mail service's id of our outbound message `id`, once sent: a redelivered reply
+    /// is not mailed twice. Written by the sender.
+    pub fn key_for_outbound(id: &MessageId) -> String {
+        format!("email:outbound:{id}")
+    }
+}
+
+/// The ids under which [`MailThread::key_for_sent`] may have recorded a referenced mail:
+/// the whole id and, for SES (`<provider id>@region.amazonses.com`), its local part.
+/// `In-Reply-To` first, then `References` from the latest back.
+pub fn referenced_ids(in_reply_to: Option<&str>, references: &[String]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for id in in_reply_to
+        .into_iter()
+        .chain(references.iter().rev().map(String::as_str))
+    {
+        let id = bare(id);
+        for candidate in [Some(id), id.split_once('@').map(|(local, _)| local)]
+            .into_iter()
+            .flatten()
+        {
+            if !candidate.is_empty() && !ids.iter().any(|known| known == candidate) {
+                ids.push(candidate.to_owned());
+            }
+        }
+    }
+    ids
 }
 
 /// An id without surrounding whitespace and angle brackets.
@@ -130,6 +165,27 @@ mod tests {
             format!("sales+{}@shop.example", conversation()),
         ];
         assert_eq!(token_in(&recipients, "support"), None);
+    }
+
+    #[test]
+    fn given_in_reply_to_and_references_when_listed_then_latest_first_with_local_parts() {
+        let ids = referenced_ids(
+            Some("<0100abc@eu-west-1.amazonses.com>"),
+            &[
+                "root@x".to_owned(),
+                "0100abc@eu-west-1.amazonses.com".to_owned(),
+            ],
+        );
+        assert_eq!(
+            ids,
+            [
+                "0100abc@eu-west-1.amazonses.com",
+                "0100abc",
+                "root@x",
+                "root"
+            ]
+        );
+        assert!(referenced_ids(None, &[]).is_empty());
     }
 
     #[test]
