@@ -27,6 +27,7 @@ mod filter;
 mod html;
 mod parse;
 mod reply;
+pub mod smtp;
 mod thread;
 
 pub use config::EmailConfig;
