@@ -42,4 +42,9 @@ impl Aws {
     pub fn blobs(&self, bucket: &str) -> S3BlobStore {
         S3BlobStore::new(self.s3.clone(), bucket, "")
     }
+
+    /// The blob store over bucket `bucket` with every key under `prefix` (e.g. `email/`).
+    pub fn blobs_under(&self, bucket: &str, prefix: &str) -> S3BlobStore {
+        S3BlobStore::new(self.s3.clone(), bucket, prefix)
+    }
 }

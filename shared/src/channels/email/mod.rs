@@ -15,8 +15,17 @@
 //!   when a client drops `In-Reply-To`/`References`; SES replaces the `Message-ID` we set,
 //!   so our own reference travels in `References`.
 //!
-//! Not built yet (next): the SES receipt-event handler, fetching the raw mail from S3,
-//! storing attachments in S3, the SESv2 `SendEmail` sender, and a local SMTP ingress with a
+//! Around it, the ingress:
+//!
+//! - [`EmailIngress::receive`]: one raw mail to the inbound queue — size limit, parse,
+//!   filter (dropped mail is logged as `email_dropped` with its `reason`), threading checked
+//!   against the sender's own conversation, attachments stored under
+//!   `attachments/<message id>/`, the [`MailThread`] recorded for the reply, then enqueued.
+//!   The mail's `Message-ID` is its platform id, so a mail delivered twice is one message.
+//! - [`handle_ses_event`]: the SES receipt event (Lambda action after an S3 action that
+//!   stored the raw mail at [`raw_key`]), one [`Delivery`] per record.
+//!
+//! Not built yet (next): the SESv2 `SendEmail` sender, and a local SMTP ingress with a
 //! Maildir outbox for the local runner.
 //!
 //! Built with the `channels` feature.
@@ -25,15 +34,19 @@
 mod config;
 mod filter;
 mod html;
+mod ingress;
 mod parse;
 mod reply;
+mod ses;
 pub mod smtp;
 mod thread;
 
 pub use config::EmailConfig;
 pub use filter::drop_reason;
+pub use ingress::{Delivery, EmailIngress, Received, raw_key};
 pub use parse::{Attachment, Mailbox, ParsedMail, parse};
 pub use reply::new_text;
+pub use ses::{SesEvent, SesMail, SesMessage, SesReceipt, SesRecord, SesVerdict, handle_ses_event};
 pub use thread::{
     MailThread, ReplyThreading, referenced_ids, references_chain, reply_address, token_in,
 };
