@@ -25,28 +25,42 @@
 //! - [`handle_ses_event`]: the SES receipt event (Lambda action after an S3 action that
 //!   stored the raw mail at [`raw_key`]), one [`Delivery`] per record.
 //!
-//! Not built yet (next): the SESv2 `SendEmail` sender, and a local SMTP ingress with a
-//! Maildir outbox for the local runner.
+//! And the egress:
+//!
+//! - [`EmailSender`]: the dispatcher's sender. Threads a reply under the recorded
+//!   [`MailThread`] (`Re:` subject, `In-Reply-To`, `References`, `Reply-To` token), sends
+//!   it once (the service's id is kept under [`MailThread::key_for_outbound`] and
+//!   [`MailThread::key_for_sent`]) through a [`MailTransport`]: [`SesTransport`] (SESv2
+//!   `SendEmail`, feature `aws-senders`) in AWS, [`MaildirTransport`] (a local outbox).
+//! - [`OutgoingMail::to_mime`]: the reply as RFC 5322 bytes, text and [`html_of`] HTML.
 //!
 //! Built with the `channels` feature.
 #![cfg(feature = "channels")]
 
+mod compose;
 mod config;
 mod filter;
 mod html;
 mod ingress;
 mod parse;
 mod reply;
+mod sender;
 mod ses;
 pub mod smtp;
 mod thread;
+mod transport;
 
+pub use compose::{OutgoingMail, html_of};
 pub use config::EmailConfig;
 pub use filter::drop_reason;
 pub use ingress::{Delivery, EmailIngress, Received, raw_key};
 pub use parse::{Attachment, Mailbox, ParsedMail, parse};
 pub use reply::new_text;
+pub use sender::{EmailSender, MailTransport};
 pub use ses::{SesEvent, SesMail, SesMessage, SesReceipt, SesRecord, SesVerdict, handle_ses_event};
 pub use thread::{
     MailThread, ReplyThreading, referenced_ids, references_chain, reply_address, token_in,
 };
+pub use transport::MaildirTransport;
+#[cfg(feature = "aws-senders")]
+pub use transport::SesTransport;
