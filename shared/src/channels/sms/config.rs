@@ -31,6 +31,12 @@ pub struct SmsConfig {
     pub aliyun: Option<AliyunConfig>,
     /// AWS End User Messaging via SNS, when the topic is set.
     pub sns: Option<SnsConfig>,
+    /// The number SNS replies come from (`KEFU_SNS_ORIGINATION_NUMBER`, E.164): the one
+    /// customers wrote to, so their answer stays in one thread on their phone.
+    pub sns_origination_number: Option<String>,
+    /// The alphanumeric sender SNS replies show where carriers allow one
+    /// (`KEFU_SNS_SENDER_ID`).
+    pub sns_sender_id: Option<String>,
 }
 
 impl fmt::Debug for SmsConfig {
@@ -57,6 +63,8 @@ impl SmsConfig {
             twilio: None,
             aliyun: None,
             sns: None,
+            sns_origination_number: None,
+            sns_sender_id: None,
         }
     }
 
@@ -64,7 +72,8 @@ impl SmsConfig {
     /// `127.0.0.1:8080`), `KEFU_SMS_DEFAULT_COUNTRY` (86), `KEFU_SMS_HELP`,
     /// `KEFU_MAX_BODY_BYTES`, and each provider's variables: `KEFU_TWILIO_ACCOUNT_SID` +
     /// `KEFU_TWILIO_AUTH_TOKEN` (+ `KEFU_TWILIO_FROM`, `KEFU_TWILIO_API_BASE`),
-    /// `KEFU_ALIYUN_SMS_TOKEN`, `KEFU_SNS_TOPIC_ARN`.
+    /// `KEFU_ALIYUN_SMS_TOKEN`, `KEFU_SNS_TOPIC_ARN` (+ `KEFU_SNS_ORIGINATION_NUMBER`,
+    /// `KEFU_SNS_SENDER_ID` for replies through SNS).
     pub fn from_env() -> anyhow::Result<Self> {
         let public_url = config::optional("KEFU_PUBLIC_URL").unwrap_or_else(|| {
             format!("http://{}", config::or("KEFU_HTTP_ADDR", "127.0.0.1:8080"))
@@ -92,6 +101,8 @@ impl SmsConfig {
         };
         sms.aliyun = config::optional("KEFU_ALIYUN_SMS_TOKEN").map(|token| AliyunConfig { token });
         sms.sns = config::optional("KEFU_SNS_TOPIC_ARN").map(|topic_arn| SnsConfig { topic_arn });
+        sms.sns_origination_number = config::optional("KEFU_SNS_ORIGINATION_NUMBER");
+        sms.sns_sender_id = config::optional("KEFU_SNS_SENDER_ID");
         Ok(sms)
     }
 }

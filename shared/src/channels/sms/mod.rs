@@ -18,8 +18,9 @@
 //! confirmations are sent there; End User Messaging and the Chinese carriers answer
 //! keywords themselves.
 //!
-//! Outbound, [`TwilioSender`] (`channels` feature) sends replies and refuses numbers that
-//! opted out. [`segments`] knows how SMS are counted and split.
+//! Outbound, [`TwilioSender`] (`channels` feature) and `SnsSmsSender` (`aws-senders`
+//! feature, SNS `Publish`) send replies and refuse numbers that opted out. [`segments`]
+//! knows how SMS are counted and split.
 
 mod aliyun;
 mod config;
@@ -28,6 +29,8 @@ mod keywords;
 pub mod phone;
 pub mod segments;
 mod sns;
+#[cfg(feature = "aws-senders")]
+mod sns_sender;
 #[cfg(feature = "channels")]
 mod sns_https;
 mod twilio;
@@ -41,6 +44,8 @@ pub use phone::PhoneNumber;
 pub use sns::{SnsLambdaEvent, SnsLambdaMessage, SnsLambdaRecord, handle_sns_event};
 #[cfg(feature = "channels")]
 pub use sns_https::SnsVerifier;
+#[cfg(feature = "aws-senders")]
+pub use sns_sender::{MAX_PUBLISH_CHARS, SnsSmsSender};
 #[cfg(feature = "channels")]
 pub use twilio::TwilioSender;
 pub use twilio::{EMPTY_TWIML, MEDIA_NOTE, signature as twilio_signature};
