@@ -1,6 +1,6 @@
 //! Wiring for the email-webhook Lambda.
 
-use email_webhook::{Handler, email_prefix};
+use email_webhook::email_prefix;
 use kefu::adapters::aws::Aws;
 use kefu::ports::BlobStore;
 use kefu::{config, telemetry};
