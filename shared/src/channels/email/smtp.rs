@@ -146,6 +146,18 @@ Line one.\r\n\
             "{error}"
         );
         assert!(sink.mails().is_empty());
+        // Exactly at the limit, with dots that stuffing doubles on the way: accepted.
+        let full = format!(".{}\r\n.\r\n", "y".repeat(58));
+        assert_eq!(full.len(), 64);
+        relay(
+            &addr,
+            "c@example.com",
+            &["s@shop.example".into()],
+            full.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(sink.mails()[0].raw, full.as_bytes());
     }
 
     #[tokio::test]

@@ -138,7 +138,7 @@ impl Client {
         let body = stuff(raw);
         let mut mail = format!("MAIL FROM:<{mail_from}>");
         if has("SIZE") {
-            mail.push_str(&format!(" SIZE={}", body.len().saturating_sub(3)));
+            mail.push_str(&format!(" SIZE={}", message_size(&body)));
         }
         if has("8BITMIME") && !raw.is_ascii() {
             mail.push_str(" BODY=8BITMIME");
@@ -270,6 +270,16 @@ pub(super) fn stuff(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The size of the message a server receives from `stuffed` (what `SIZE=` declares):
+/// without the end marker and the dots added for stuffing.
+fn message_size(stuffed: &[u8]) -> usize {
+    let added_dots = stuffed
+        .split(|&b| b == b'\n')
+        .filter(|line| line.starts_with(b".."))
+        .count();
+    stuffed.len().saturating_sub(3 + added_dots)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +294,15 @@ mod tests {
         assert_eq!(stuff(b"x.y\r\n"), b"x.y\r\n.\r\n");
         assert_eq!(stuff(b""), b".\r\n");
         assert_eq!(stuff(b"a\n.\n"), b"a\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn given_a_stuffed_message_when_measured_then_the_size_the_server_will_count() {
+        assert_eq!(
+            message_size(&stuff(b"a\n.b\n..c")),
+            b"a\r\n.b\r\n..c\r\n".len()
+        );
+        assert_eq!(message_size(&stuff(b"")), 0);
     }
 
     /// A server that answers each line it reads with the next scripted answer, and
