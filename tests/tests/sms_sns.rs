@@ -180,15 +180,18 @@ enum Answer {
     Error(u16, &'static str),
 }
 
+/// One request's form parameters.
+type Form = Vec<(String, String)>;
+
 #[derive(Clone)]
 struct Mock {
     answer: Answer,
     /// The form parameters of every request.
-    requests: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    requests: Arc<Mutex<Vec<Form>>>,
 }
 
 impl Mock {
-    fn publishes(&self) -> Vec<Vec<(String, String)>> {
+    fn publishes(&self) -> Vec<Form> {
         self.requests
             .lock()
             .unwrap()
@@ -214,7 +217,7 @@ fn xml(status: StatusCode, body: String) -> Response {
 
 /// The SNS query API: form-encoded `Action=…` in, XML out.
 async fn sns_api(State(mock): State<Mock>, body: String) -> Response {
-    let request: Vec<(String, String)> = reqwest::Url::parse(&format!("http://sns/?{body}"))
+    let request: Form = reqwest::Url::parse(&format!("http://sns/?{body}"))
         .expect("form body")
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
