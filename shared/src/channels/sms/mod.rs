@@ -29,10 +29,10 @@ mod keywords;
 pub mod phone;
 pub mod segments;
 mod sns;
-#[cfg(feature = "aws-senders")]
-mod sns_sender;
 #[cfg(feature = "channels")]
 mod sns_https;
+#[cfg(feature = "aws-senders")]
+mod sns_sender;
 mod twilio;
 
 pub use config::{
