@@ -43,6 +43,9 @@ async fn end_to_end() -> anyhow::Result<Vec<(String, String)>> {
     let mut settings = kefu_local::Settings::from_env()?;
     settings.addr = "127.0.0.1:0".parse()?;
     settings.data_dir = data.path().to_owned();
+    if let Some(email) = &mut settings.email {
+        email.smtp_addr = "127.0.0.1:0".parse()?;
+    }
     let (trigger, stop) = shutdown();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(kefu_local::run(settings, stop, Some(ready_tx)));

@@ -140,6 +140,7 @@ export class Kefu {
         ...process.env,
         KEFU_HTTP_ADDR: `127.0.0.1:${this.port}`,
         KEFU_DATA_DIR: this.dataDir,
+        KEFU_SMTP_ADDR: "127.0.0.1:0",
         KEFU_LOG: process.env.KEFU_LOG || "warn",
         NO_COLOR: "1",
       },

@@ -1,9 +1,11 @@
 //! Wiring for the dispatcher Lambda.
 
 use kefu::adapters::aws::Aws;
-use kefu::channels::sms::SmsConfig;
+use kefu::channels::Egress;
+use kefu::channels::email::{EmailConfig, MailTransport};
+use kefu::channels::sms::{SmsConfig, SnsSmsSender};
 use kefu::channels::wechat::WechatConfig;
-use kefu::dispatch::Dispatcher;
+use kefu::dispatch::{ChannelSender, Dispatcher};
 use kefu::ports::IdempotencyGuard;
 use kefu::{config, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -14,10 +16,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
     let aws = Aws::from_env().await;
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
+    let email = EmailConfig::from_env()?.map(|mailbox| {
+        let ses = aws.ses_transport(config::optional("KEFU_SES_CONFIGURATION_SET"));
+        (mailbox, Arc::new(ses) as Arc<dyn MailTransport>)
+    });
+    let sms = SmsConfig::from_env()?;
+    // Without a Twilio number, SMS replies go out through SNS (End User Messaging) when it
+    // has a number or sender id to send from.
+    let sns = (sms.sns_origination_number.is_some() || sms.sns_sender_id.is_some()).then(|| {
+        let sender = SnsSmsSender::new(aws.sdk_config(), &sms, store.clone());
+        Arc::new(sender) as Arc<dyn ChannelSender>
+    });
     let dispatcher = kefu::channels::senders(
         Dispatcher::new(store.clone()),
-        WechatConfig::from_env()?.as_ref(),
-        &SmsConfig::from_env()?,
+        Egress {
+            wechat: WechatConfig::from_env()?.as_ref(),
+            sms: &sms,
+            sms_fallback: sns,
+            email,
+        },
         &(store as Arc<dyn IdempotencyGuard>),
     )?;
     let dispatcher = &dispatcher;

@@ -1,10 +1,12 @@
-//! `kefu simulate`: try the WeChat and SMS channels of a local runner without a phone.
+//! `kefu simulate`: try the WeChat, SMS and email channels of a local runner without a
+//! phone or a mail client.
 //!
 //! `kefu simulate apis` stands in for the platforms' send APIs and prints every reply the
 //! runner sends; `kefu simulate wechat|sms <text>` plays the customer, sending a correctly
-//! signed webhook exactly as WeChat or Twilio would. Both read the runner's own settings
-//! (`KEFU_WECHAT_*`, `KEFU_TWILIO_*`, `KEFU_PUBLIC_URL`), so one set of exports configures
-//! both sides:
+//! signed webhook exactly as WeChat or Twilio would; `kefu simulate email <text>` mails the
+//! runner over SMTP and prints the threaded reply from its outbox. They read the runner's
+//! own settings (`KEFU_WECHAT_*`, `KEFU_TWILIO_*`, `KEFU_PUBLIC_URL`, `KEFU_SMTP_ADDR`,
+//! `KEFU_EMAIL_ADDRESS`, `KEFU_DATA_DIR`), so one set of exports configures both sides:
 //!
 //! ```sh
 //! export KEFU_WECHAT_TOKEN=demo KEFU_WECHAT_APPID=wxdemo KEFU_WECHAT_APPSECRET=demo \
@@ -14,6 +16,7 @@
 //! cargo run --release -p kefu-local &
 //! kefu simulate wechat "运费怎么算"
 //! kefu simulate sms "How long does a refund take?"
+//! kefu simulate email "运费怎么算"
 //! ```
 
 use anyhow::{Context, bail};
@@ -21,6 +24,7 @@ use axum::Router;
 use axum::extract::{Form, Json, Path};
 use axum::routing::{get, post};
 use clap::{Args, Subcommand};
+use kefu::channels::email::{self, OutgoingMail};
 use kefu::channels::sms::twilio_signature;
 use kefu::channels::wechat::{AesKey, MessageCrypt, crypto};
 use kefu::config;
@@ -36,6 +40,27 @@ pub enum SimulateCommand {
     Wechat(CustomerArgs),
     /// Send a text as an SMS through Twilio's webhook (signed with KEFU_TWILIO_AUTH_TOKEN).
     Sms(CustomerArgs),
+    /// Mail a text to the runner over SMTP and print the reply it writes to its outbox.
+    Email(EmailArgs),
+}
+
+/// `kefu simulate email`.
+#[derive(Args, Debug)]
+pub struct EmailArgs {
+    /// What the customer writes.
+    text: String,
+    /// The subject (default: none, the text alone is the question).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Who writes.
+    #[arg(long, default_value = "li.wei@example.com")]
+    from: String,
+    /// The runner's SMTP address (default: KEFU_SMTP_ADDR, else 127.0.0.1:2525).
+    #[arg(long)]
+    smtp: Option<String>,
+    /// How long to wait for the reply in the outbox, in seconds (0: don't wait).
+    #[arg(long, default_value_t = 30)]
+    wait: u64,
 }
 
 /// `kefu simulate apis`.
@@ -67,6 +92,7 @@ pub fn run(command: SimulateCommand) -> anyhow::Result<()> {
             SimulateCommand::Apis(args) => serve_apis(&args.addr).await,
             SimulateCommand::Wechat(args) => send_wechat(args).await,
             SimulateCommand::Sms(args) => send_sms(args).await,
+            SimulateCommand::Email(args) => send_email(args).await,
         }
     })
 }
@@ -192,6 +218,97 @@ async fn deliver(
     }
     println!("The bot's reply arrives at {reply_via} (see `kefu simulate apis`).");
     Ok(())
+}
+
+async fn send_email(args: EmailArgs) -> anyhow::Result<()> {
+    let smtp = args
+        .smtp
+        .clone()
+        .unwrap_or_else(|| config::or("KEFU_SMTP_ADDR", email::smtp::DEFAULT_ADDR));
+    let support = config::or("KEFU_EMAIL_ADDRESS", "support@kefu.localhost");
+    let message_id = format!("{}@simulator.kefu", hex::encode(rand::random::<[u8; 16]>()));
+    let mail = OutgoingMail {
+        from: email::Mailbox {
+            address: args.from.clone(),
+            name: Some("Simulated Customer".into()),
+        },
+        to: email::Mailbox {
+            address: support.clone(),
+            name: None,
+        },
+        reply_to: None,
+        subject: args.subject.clone().unwrap_or_default(),
+        html: email::html_of(&args.text),
+        text: args.text.clone(),
+        message_id: message_id.clone(),
+        in_reply_to: None,
+        references: None,
+        date: chrono::Utc::now(),
+        auto_submitted: false,
+    };
+    email::smtp::relay(
+        &smtp,
+        &args.from,
+        std::slice::from_ref(&support),
+        &mail.to_mime(),
+    )
+    .await
+    .with_context(|| format!("mailing {support} through {smtp}"))?;
+    println!(
+        "Mailed {support} through {smtp} as {} (<{message_id}>).",
+        args.from
+    );
+    if args.wait == 0 {
+        return Ok(());
+    }
+    let outbox = std::path::Path::new(&config::or("KEFU_DATA_DIR", "./.kefu")).join("outbox/new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
+    while std::time::Instant::now() < deadline {
+        if let Some(reply) = reply_in(&outbox, &message_id)? {
+            println!(
+                "Reply to {}: {}\n{}",
+                reply.to,
+                reply.subject,
+                reply.text.trim_end()
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    bail!(
+        "no reply in {} after {} s (is the runner relaying to KEFU_SMTP_RELAY instead?)",
+        outbox.display(),
+        args.wait
+    )
+}
+
+/// A reply found in the outbox.
+struct OutboxReply {
+    to: String,
+    subject: String,
+    text: String,
+}
+
+/// The mail in the Maildir folder `new` that answers `message_id`, if any.
+fn reply_in(new: &std::path::Path, message_id: &str) -> anyhow::Result<Option<OutboxReply>> {
+    let Ok(entries) = std::fs::read_dir(new) else {
+        return Ok(None);
+    };
+    for entry in entries {
+        let raw = std::fs::read(entry?.path())?;
+        let Ok(mail) = email::parse(&raw) else {
+            continue;
+        };
+        if mail.in_reply_to.as_deref() == Some(message_id) {
+            let to = mail.recipients.first().cloned().unwrap_or_default();
+            return Ok(Some(OutboxReply {
+                to,
+                subject: mail.subject.unwrap_or_default(),
+                text: mail.text,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 async fn serve_apis(addr: &str) -> anyhow::Result<()> {

@@ -1,7 +1,11 @@
 //! The whole kefu system on one machine: the same routers as API Gateway, the bot and the
 //! dispatcher as queue-consumer tasks, embedded durable storage, the demo FAQ, the demo
 //! page with the chat widget and a demo agent account; the WeChat and SMS webhooks and
-//! senders when their secrets are configured.
+//! senders when their secrets are configured; email over SMTP with a Maildir outbox.
+
+mod email;
+
+pub use email::{EMAIL_PREFIX, EmailSettings};
 
 use anyhow::Context;
 use axum::Router;
@@ -15,6 +19,7 @@ use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish};
 use kefu::bot::policy::EscalationPolicy;
+use kefu::channels::Egress;
 use kefu::channels::sms::{self, SmsConfig, SmsState};
 use kefu::channels::wechat::{self, WechatConfig, WechatIngress};
 use kefu::config;
@@ -57,6 +62,8 @@ pub struct Settings {
     pub wechat: Option<WechatConfig>,
     /// The SMS providers (`KEFU_PUBLIC_URL`, `KEFU_TWILIO_*`, `KEFU_ALIYUN_SMS_TOKEN`, …).
     pub sms: SmsConfig,
+    /// Email (`KEFU_SMTP_ADDR`, `KEFU_EMAIL_ADDRESS`, `KEFU_SMTP_RELAY`); `None`: off.
+    pub email: Option<EmailSettings>,
 }
 
 impl Settings {
@@ -79,6 +86,7 @@ impl Settings {
             policy: config::escalation_policy()?,
             wechat: WechatConfig::from_env()?,
             sms: SmsConfig::from_env()?,
+            email: EmailSettings::from_env()?,
         })
     }
 }
@@ -140,10 +148,18 @@ pub async fn run(
         )),
     );
     let guard: Arc<dyn IdempotencyGuard> = Arc::new(storage.idempotency());
+    let email_egress = match &settings.email {
+        Some(email) => Some((email.mailbox.clone(), email.transport(&settings.data_dir)?)),
+        None => None,
+    };
     let dispatcher = Arc::new(kefu::channels::senders(
         Dispatcher::new(store.clone()),
-        settings.wechat.as_ref(),
-        &settings.sms,
+        Egress {
+            wechat: settings.wechat.as_ref(),
+            sms: &settings.sms,
+            sms_fallback: None,
+            email: email_egress,
+        },
         &guard,
     )?);
     let pump_config = PumpConfig {
@@ -171,6 +187,22 @@ pub async fn run(
     ];
 
     let channels = channel_routes(&settings, &inbound, &guard)?;
+    let smtp = match &settings.email {
+        Some(email) => {
+            let (addr, server) =
+                email::listen(email, blobs.clone(), inbound.clone(), guard.clone()).await?;
+            tracing::info!(
+                "email: SMTP on {addr} for {}; replies {}",
+                email.mailbox.address(),
+                match &email.relay {
+                    Some(relay) => format!("relayed to {relay}"),
+                    None => format!("in {}", settings.data_dir.join("outbox").display()),
+                }
+            );
+            Some(server)
+        }
+        None => None,
+    };
     let web = WebState {
         store: store.clone(),
         inbound,
@@ -215,6 +247,9 @@ pub async fn run(
             async move { shutdown.triggered().await }
         })
         .await?;
+    if let Some(smtp) = smtp {
+        smtp.abort();
+    }
     for consumer in consumers {
         let _ = consumer.await;
     }

@@ -6,3 +6,6 @@ pub mod demo_orders;
 pub mod embedded;
 #[cfg(feature = "order-api")]
 pub mod http_orders;
+mod prefixed;
+
+pub use prefixed::PrefixedBlobs;

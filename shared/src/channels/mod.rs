@@ -71,37 +71,59 @@ pub async fn enqueue(
     Ok(envelope)
 }
 
+/// The channels the dispatcher can deliver on besides the web, as configured.
+#[cfg(feature = "channels")]
+pub struct Egress<'a> {
+    /// The WeChat Official Account, when configured.
+    pub wechat: Option<&'a wechat::WechatConfig>,
+    /// The SMS providers: replies go through Twilio when it has a sending number.
+    pub sms: &'a sms::SmsConfig,
+    /// The SMS sender used when Twilio has no sending number (SNS in AWS).
+    pub sms_fallback: Option<std::sync::Arc<dyn crate::dispatch::ChannelSender>>,
+    /// The support mailbox and where its mail goes (SES in AWS, a Maildir or a relay
+    /// locally).
+    pub email: Option<(email::EmailConfig, std::sync::Arc<dyn email::MailTransport>)>,
+}
+
 /// Adds the senders of the configured channels to `dispatcher`, each at its platform's
-/// pace (`KEFU_RATE_WECHAT`, default 20, and `KEFU_RATE_SMS`, default 1: sends per second
-/// per process). SMS is sent through Twilio when it has a sending number.
+/// pace (sends per second per process: `KEFU_RATE_WECHAT`, default 20; `KEFU_RATE_SMS`,
+/// default 1; `KEFU_RATE_EMAIL`, default 14, SES's default sending rate).
 #[cfg(feature = "channels")]
 pub fn senders(
     mut dispatcher: crate::dispatch::Dispatcher,
-    wechat: Option<&wechat::WechatConfig>,
-    sms: &sms::SmsConfig,
+    egress: Egress<'_>,
     guard: &std::sync::Arc<dyn crate::ports::IdempotencyGuard>,
 ) -> anyhow::Result<crate::dispatch::Dispatcher> {
-    use crate::dispatch::RateLimit;
+    use crate::dispatch::{ChannelSender, RateLimit};
     use std::sync::Arc;
-    let rate = |name: &str, default: f64| -> anyhow::Result<RateLimit> {
+    let rate = |name: &str, default: f64| -> anyhow::Result<Option<RateLimit>> {
         let per_second: f64 = crate::config::number(name, default)?;
         anyhow::ensure!(per_second > 0.0, "{name} must be above 0");
-        Ok(RateLimit {
+        Ok(Some(RateLimit {
             per_second,
             burst: per_second.ceil() as u32,
-        })
+        }))
     };
-    if let Some(config) = wechat {
+    if let Some(config) = egress.wechat {
         let sender = wechat::WechatSender::new(config, guard.clone())?;
         let limit = rate("KEFU_RATE_WECHAT", 20.0)?;
-        dispatcher = dispatcher.with_sender(Channel::Wechat, Arc::new(sender), Some(limit));
+        dispatcher = dispatcher.with_sender(Channel::Wechat, Arc::new(sender), limit);
     }
-    if let Some(twilio) = &sms.twilio
-        && twilio.from.is_some()
-    {
-        let sender = sms::TwilioSender::new(twilio, &sms.default_country, guard.clone())?;
-        let limit = rate("KEFU_RATE_SMS", 1.0)?;
-        dispatcher = dispatcher.with_sender(Channel::Sms, Arc::new(sender), Some(limit));
+    let twilio: Option<Arc<dyn ChannelSender>> = match &egress.sms.twilio {
+        Some(twilio) if twilio.from.is_some() => Some(Arc::new(sms::TwilioSender::new(
+            twilio,
+            &egress.sms.default_country,
+            guard.clone(),
+        )?)),
+        _ => None,
+    };
+    if let Some(sender) = twilio.or(egress.sms_fallback) {
+        dispatcher = dispatcher.with_sender(Channel::Sms, sender, rate("KEFU_RATE_SMS", 1.0)?);
+    }
+    if let Some((config, transport)) = egress.email {
+        let sender = email::EmailSender::new(transport, guard.clone(), config);
+        let limit = rate("KEFU_RATE_EMAIL", 14.0)?;
+        dispatcher = dispatcher.with_sender(Channel::Email, Arc::new(sender), limit);
     }
     Ok(dispatcher)
 }

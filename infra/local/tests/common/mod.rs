@@ -20,6 +20,8 @@ pub fn start(addr: SocketAddr, data: &Path, env: &[(&str, &str)]) -> Child {
         .env("KEFU_DATA_DIR", data)
         .env("KEFU_VISIBILITY_SECS", "2")
         .env("KEFU_LOG", "warn")
+        // Any free port: tests run several runners at once.
+        .env("KEFU_SMTP_ADDR", "127.0.0.1:0")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -7,6 +7,7 @@ use aws_config::SdkConfig;
 /// The SDK configuration of this process and the clients built from it.
 #[derive(Clone, Debug)]
 pub struct Aws {
+    config: SdkConfig,
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
@@ -22,6 +23,7 @@ impl Aws {
     /// Builds the clients for `config`.
     pub fn from_config(config: &SdkConfig) -> Self {
         Self {
+            config: config.clone(),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
             s3: s3_client(config),
@@ -46,5 +48,19 @@ impl Aws {
     /// The blob store over bucket `bucket` with every key under `prefix` (e.g. `email/`).
     pub fn blobs_under(&self, bucket: &str, prefix: &str) -> S3BlobStore {
         S3BlobStore::new(self.s3.clone(), bucket, prefix)
+    }
+
+    /// Sends email through SESv2, in `configuration_set` when given.
+    #[cfg(feature = "aws-senders")]
+    pub fn ses_transport(
+        &self,
+        configuration_set: Option<String>,
+    ) -> crate::channels::email::SesTransport {
+        crate::channels::email::SesTransport::new(&self.config, configuration_set)
+    }
+
+    /// The SDK configuration the clients were built from.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
     }
 }

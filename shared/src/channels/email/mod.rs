@@ -30,8 +30,9 @@
 //! - [`EmailSender`]: the dispatcher's sender. Threads a reply under the recorded
 //!   [`MailThread`] (`Re:` subject, `In-Reply-To`, `References`, `Reply-To` token), sends
 //!   it once (the service's id is kept under [`MailThread::key_for_outbound`] and
-//!   [`MailThread::key_for_sent`]) through a [`MailTransport`]: [`SesTransport`] (SESv2
-//!   `SendEmail`, feature `aws-senders`) in AWS, [`MaildirTransport`] (a local outbox).
+//!   [`MailThread::key_for_sent`]) through a [`MailTransport`]: `SesTransport` (SESv2
+//!   `SendEmail`, feature `aws-senders`) in AWS, [`MaildirTransport`] (a local outbox) or
+//!   [`SmtpRelayTransport`] (an SMTP relay) locally.
 //! - [`OutgoingMail::to_mime`]: the reply as RFC 5322 bytes, text and [`html_of`] HTML.
 //!
 //! Built with the `channels` feature.
@@ -43,6 +44,7 @@ mod filter;
 mod html;
 mod ingress;
 mod parse;
+mod relay;
 mod reply;
 mod sender;
 mod ses;
@@ -55,6 +57,7 @@ pub use config::EmailConfig;
 pub use filter::drop_reason;
 pub use ingress::{Delivery, EmailIngress, Received, raw_key};
 pub use parse::{Attachment, Mailbox, ParsedMail, parse};
+pub use relay::SmtpRelayTransport;
 pub use reply::new_text;
 pub use sender::{EmailSender, MailTransport};
 pub use ses::{SesEvent, SesMail, SesMessage, SesReceipt, SesRecord, SesVerdict, handle_ses_event};

@@ -79,7 +79,7 @@ fn deliver(dir: &Path, name: &str, raw: &[u8]) -> std::io::Result<()> {
 }
 
 /// The `Message-ID` of `raw`, without angle brackets.
-fn message_id_of(raw: &[u8]) -> Option<String> {
+pub(super) fn message_id_of(raw: &[u8]) -> Option<String> {
     mail_parser::MessageParser::new()
         .parse_headers(raw)?
         .message_id()
