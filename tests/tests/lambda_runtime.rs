@@ -99,6 +99,7 @@ fn start_emulator(env: &Env) -> Emulator {
         ("KEFU_OUTBOUND_QUEUE_URL", env.outbound_url.clone()),
         ("KEFU_BUCKET", env.bucket.clone()),
         ("KEFU_TOKEN_SECRET", TOKEN_SECRET.into()),
+        ("KEFU_EMAIL_ADDRESS", "support@shop.example".into()),
         ("KEFU_LOG", "info".into()),
     ];
     let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -328,4 +329,48 @@ async fn given_the_function_binaries_under_the_lambda_runtime_then_a_web_message
         .await
         .unwrap();
     assert_eq!(items.count(), 2, "customer message and bot reply stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs cargo-lambda: run by infra/scripts/lambda-runtime-tests.sh"]
+async fn given_the_email_webhook_binary_when_invoked_with_an_ses_receipt_event_then_the_mail_is_queued()
+ {
+    let env = aws_env().await;
+    let emulator = start_emulator(&env);
+    // What the receipt rule's S3 action does before SES invokes the function.
+    let ses = event("ses-receipt.json");
+    let ses_id = ses["Records"][0]["ses"]["mail"]["messageId"]
+        .as_str()
+        .unwrap();
+    let raw =
+        std::fs::read(workspace().join("shared/src/channels/email/testdata/pdf_attachment.eml"))
+            .unwrap();
+    env.s3
+        .put_object()
+        .bucket(&env.bucket)
+        .key(format!("email/inbound/{ses_id}"))
+        .body(raw.into())
+        .send()
+        .await
+        .unwrap();
+
+    let answer = invoke(&emulator, "email-webhook", &ses);
+    let queued = receive_all(&env.sqs, &env.inbound_url).await;
+    assert_eq!(queued.len(), 1, "{answer}");
+    let body: Value = serde_json::from_str(queued[0].body().unwrap()).unwrap();
+    assert_eq!(answer["queued"], json!([body["message_id"]]), "{answer}");
+    assert_eq!(body["channel"], "email");
+    assert_eq!(body["customer"]["address"], "orders@acme-retail.example");
+    let attachment = env
+        .s3
+        .head_object()
+        .bucket(&env.bucket)
+        .key(format!(
+            "email/attachments/{}/1-invoice-8902.pdf",
+            body["message_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(attachment.content_length().unwrap_or(0) > 0);
 }
