@@ -1,9 +1,10 @@
 //! Wiring for the dispatcher Lambda.
 
 use kefu::adapters::aws::Aws;
+use kefu::adapters::aws::SnsSmsSender;
 use kefu::channels::Egress;
 use kefu::channels::email::{EmailConfig, MailTransport};
-use kefu::channels::sms::{SmsConfig, SnsSmsSender};
+use kefu::channels::sms::SmsConfig;
 use kefu::channels::wechat::WechatConfig;
 use kefu::dispatch::{ChannelSender, Dispatcher};
 use kefu::ports::IdempotencyGuard;

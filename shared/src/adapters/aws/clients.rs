@@ -52,11 +52,8 @@ impl Aws {
 
     /// Sends email through SESv2, in `configuration_set` when given.
     #[cfg(feature = "aws-senders")]
-    pub fn ses_transport(
-        &self,
-        configuration_set: Option<String>,
-    ) -> crate::channels::email::SesTransport {
-        crate::channels::email::SesTransport::new(&self.config, configuration_set)
+    pub fn ses_transport(&self, configuration_set: Option<String>) -> super::SesTransport {
+        super::SesTransport::new(&self.config, configuration_set)
     }
 
     /// The SDK configuration the clients were built from.

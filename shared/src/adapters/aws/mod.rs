@@ -9,6 +9,8 @@
 //! | [`MessageQueue`](crate::ports::MessageQueue) | [`SqsMessageQueue`] |
 //! | [`ConversationStore`](crate::ports::ConversationStore), [`WorkQueue`](crate::ports::WorkQueue), [`IdempotencyGuard`](crate::ports::IdempotencyGuard), [`AgentDirectory`](crate::ports::AgentDirectory) | [`DynamoStore`] |
 //! | [`BlobStore`](crate::ports::BlobStore) | [`S3BlobStore`] |
+//! | [`MailTransport`](crate::channels::email::MailTransport) (feature `aws-senders`) | `SesTransport` (SESv2) |
+//! | [`ChannelSender`](crate::dispatch::ChannelSender) for SMS (feature `aws-senders`) | `SnsSmsSender` (SNS `Publish`) |
 //!
 //! [`provision`] creates the table, queues and bucket for tests and local tools; in AWS,
 //! `template.yaml` does.
@@ -18,10 +20,18 @@ mod config;
 mod dynamo;
 pub mod provision;
 mod s3;
+#[cfg(feature = "aws-senders")]
+mod ses;
+#[cfg(feature = "aws-senders")]
+mod sns_sms;
 mod sqs;
 
 pub use clients::Aws;
 pub use config::{FORCE_PATH_STYLE_ENV, s3_client, sdk_config};
 pub use dynamo::DynamoStore;
 pub use s3::S3BlobStore;
+#[cfg(feature = "aws-senders")]
+pub use ses::SesTransport;
+#[cfg(feature = "aws-senders")]
+pub use sns_sms::{MAX_PUBLISH_CHARS, SnsSmsSender};
 pub use sqs::SqsMessageQueue;

@@ -51,6 +51,18 @@ impl EmailConfig {
     pub fn address(&self) -> String {
         format!("{}@{}", self.local, self.domain)
     }
+
+    /// Whether `address` is the support mailbox, with or without a `+tag`. SES's receipt
+    /// rule covers the whole domain (so that plus addresses arrive); this keeps the rest
+    /// of the domain's mail out.
+    pub fn is_mailbox(&self, address: &str) -> bool {
+        let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        let local = local.split('+').next().unwrap_or(local);
+        local.eq_ignore_ascii_case(&self.local) && domain.eq_ignore_ascii_case(&self.domain)
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +76,26 @@ mod tests {
         assert_eq!(config.domain, "shop.example");
         assert_eq!(config.address(), "support@shop.example");
         assert_eq!(config.display_name.as_deref(), Some("小店"));
+    }
+
+    #[test]
+    fn given_recipients_when_checked_then_only_the_mailbox_and_its_plus_addresses_match() {
+        let config = EmailConfig::new("support@shop.example", None).unwrap();
+        for yes in [
+            "support@shop.example",
+            "Support+c0ffee@SHOP.example",
+            "<support@shop.example>",
+        ] {
+            assert!(config.is_mailbox(yes), "{yes}");
+        }
+        for no in [
+            "sales@shop.example",
+            "support@other.example",
+            "supporter@shop.example",
+            "support",
+        ] {
+            assert!(!config.is_mailbox(no), "{no}");
+        }
     }
 
     #[test]

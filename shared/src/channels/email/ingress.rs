@@ -53,7 +53,7 @@ pub enum Received {
     /// Queued for the bot (a redelivery is queued again under the same message id, which
     /// the queue drops).
     Queued(InboundMessage),
-    /// Not for the bot, and why: `too_large`, `invalid`, `empty`, or a
+    /// Not for the bot, and why: `too_large`, `not_for_mailbox`, `invalid`, `empty`, or a
     /// [`drop_reason`] (`virus`, `spam`, `bounce`, `auto_reply`).
     Dropped(&'static str),
 }
@@ -133,6 +133,15 @@ impl EmailIngress {
     pub async fn receive(&self, raw: &[u8], delivery: &Delivery) -> Result<Received> {
         if raw.len() > Self::MAX_RAW_BYTES {
             return Ok(dropped("too_large", delivery));
+        }
+        if !delivery.recipients.is_empty()
+            && !delivery
+                .recipients
+                .iter()
+                .any(|r| self.config.is_mailbox(r))
+        {
+            // Other mail for the domain (the receipt rule covers all of it).
+            return Ok(dropped("not_for_mailbox", delivery));
         }
         let mail = match parse(raw) {
             Ok(mail) => mail,
@@ -558,6 +567,19 @@ mod tests {
         assert_ne!(first.message_id, other.message_id);
         assert_eq!(first.text, "hi\nhello");
         assert_eq!(f.inbound().await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn given_mail_for_another_address_of_the_domain_when_received_then_dropped() {
+        let f = fixture();
+        let mut sales = delivery("ses-sales");
+        sales.recipients = vec!["sales@shop.example".into()];
+        let raw = include_bytes!("testdata/gmail_reply.eml");
+        assert_eq!(
+            f.receive(raw, &sales).await,
+            Received::Dropped("not_for_mailbox")
+        );
+        assert!(f.inbound().await.is_empty());
     }
 
     #[tokio::test]

@@ -30,7 +30,7 @@
 //! - [`EmailSender`]: the dispatcher's sender. Threads a reply under the recorded
 //!   [`MailThread`] (`Re:` subject, `In-Reply-To`, `References`, `Reply-To` token), sends
 //!   it once (the service's id is kept under [`MailThread::key_for_outbound`] and
-//!   [`MailThread::key_for_sent`]) through a [`MailTransport`]: `SesTransport` (SESv2
+//!   [`MailThread::key_for_sent`]) through a [`MailTransport`]: `adapters::aws::SesTransport` (SESv2
 //!   `SendEmail`, feature `aws-senders`) in AWS, [`MaildirTransport`] (a local outbox) or
 //!   [`SmtpRelayTransport`] (an SMTP relay) locally.
 //! - [`OutgoingMail::to_mime`]: the reply as RFC 5322 bytes, text and [`html_of`] HTML.
@@ -65,5 +65,3 @@ pub use thread::{
     MailThread, ReplyThreading, referenced_ids, references_chain, reply_address, token_in,
 };
 pub use transport::MaildirTransport;
-#[cfg(feature = "aws-senders")]
-pub use transport::SesTransport;

@@ -18,8 +18,8 @@
 //! confirmations are sent there; End User Messaging and the Chinese carriers answer
 //! keywords themselves.
 //!
-//! Outbound, [`TwilioSender`] (`channels` feature) and `SnsSmsSender` (`aws-senders`
-//! feature, SNS `Publish`) send replies and refuse numbers that opted out. [`segments`]
+//! Outbound, [`TwilioSender`] (`channels` feature) and `adapters::aws::SnsSmsSender`
+//! (`aws-senders` feature, SNS `Publish`) send replies and refuse numbers that opted out. [`segments`]
 //! knows how SMS are counted and split.
 
 mod aliyun;
@@ -31,8 +31,6 @@ pub mod segments;
 mod sns;
 #[cfg(feature = "channels")]
 mod sns_https;
-#[cfg(feature = "aws-senders")]
-mod sns_sender;
 mod twilio;
 
 pub use config::{
@@ -44,8 +42,6 @@ pub use phone::PhoneNumber;
 pub use sns::{SnsLambdaEvent, SnsLambdaMessage, SnsLambdaRecord, handle_sns_event};
 #[cfg(feature = "channels")]
 pub use sns_https::SnsVerifier;
-#[cfg(feature = "aws-senders")]
-pub use sns_sender::{MAX_PUBLISH_CHARS, SnsSmsSender};
 #[cfg(feature = "channels")]
 pub use twilio::TwilioSender;
 pub use twilio::{EMPTY_TWIML, MEDIA_NOTE, signature as twilio_signature};

@@ -1,11 +1,10 @@
 //! Replies to SMS customers through Amazon SNS `Publish` with `PhoneNumber` (the classic
 //! SNS SMS API, delivered by AWS End User Messaging): the way back for customers whose SMS
-//! came in through SNS ([`super::handle_sns_event`], `POST /sms/sns`).
+//! came in through SNS ([`crate::channels::sms::handle_sns_event`], `POST /sms/sns`). Feature
+//! `aws-senders`.
 
-use super::config::SmsConfig;
-use super::keywords::OptOuts;
-use super::phone::{PhoneNumber, scrub};
-use super::segments;
+use crate::channels::sms::phone::scrub;
+use crate::channels::sms::{OptOuts, PhoneNumber, SmsConfig, segments};
 use crate::dispatch::{ChannelSender, SendError};
 use crate::domain::{Channel, OutboundMessage};
 use crate::ports::IdempotencyGuard;
