@@ -8,7 +8,7 @@ export KEFU_VENV="${KEFU_VENV:-$PWD/.venv}"
 export PATH="$KEFU_VENV/bin:$PATH"
 # Build each function exactly as `cargo lambda watch` runs it (`cargo run --bin <name>`,
 # one package's features at a time), so the emulator never compiles mid-test.
-for function in web-api bot dispatcher faq-indexer agent-api email-webhook; do
+for function in web-api bot dispatcher faq-indexer agent-api wechat-webhook sms-webhook email-webhook; do
     cargo build --bin "$function"
 done
 # The emulator and the functions it supervises run in their own PID namespace when

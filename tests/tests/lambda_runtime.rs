@@ -100,6 +100,9 @@ fn start_emulator(env: &Env) -> Emulator {
         ("KEFU_BUCKET", env.bucket.clone()),
         ("KEFU_TOKEN_SECRET", TOKEN_SECRET.into()),
         ("KEFU_EMAIL_ADDRESS", "support@shop.example".into()),
+        ("KEFU_WECHAT_TOKEN", WECHAT_TOKEN.into()),
+        ("KEFU_WECHAT_APPID", "wx0123456789abcdef".into()),
+        ("KEFU_WECHAT_APPSECRET", "runtime-test-app-secret".into()),
         ("KEFU_LOG", "info".into()),
     ];
     let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -373,4 +376,73 @@ async fn given_the_email_webhook_binary_when_invoked_with_an_ses_receipt_event_t
         .await
         .unwrap();
     assert!(attachment.content_length().unwrap_or(0) > 0);
+}
+
+/// The WeChat push token in the emulator's environment.
+const WECHAT_TOKEN: &str = "runtime-test-push-token";
+
+/// `event` with its WeChat signature made now (pushes over 5 minutes old are refused).
+fn signed_wechat_push(mut push: Value, token: &str) -> Value {
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let nonce = push["queryStringParameters"]["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let openid = push["queryStringParameters"]["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let signature = kefu::channels::wechat::crypto::signature(token, &timestamp, &nonce);
+    push["queryStringParameters"]["timestamp"] = json!(timestamp);
+    push["queryStringParameters"]["signature"] = json!(signature);
+    push["rawQueryString"] = json!(format!(
+        "signature={signature}&timestamp={timestamp}&nonce={nonce}&openid={openid}"
+    ));
+    push
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs cargo-lambda: run by infra/scripts/lambda-runtime-tests.sh"]
+async fn given_the_channel_webhook_binaries_when_invoked_with_platform_events_then_each_message_is_queued_once()
+ {
+    let env = aws_env().await;
+    let emulator = start_emulator(&env);
+
+    // Two-way SMS through SNS, delivered twice (SNS retries a Lambda delivery).
+    let sns = event("sns-sms.json");
+    assert_eq!(invoke(&emulator, "sms-webhook", &sns), Value::Null);
+    assert_eq!(invoke(&emulator, "sms-webhook", &sns), Value::Null);
+
+    // A WeChat push through API Gateway: forged first, then signed.
+    let push = event("apigw-wechat-push.json");
+    let forged = invoke(
+        &emulator,
+        "wechat-webhook",
+        &signed_wechat_push(push.clone(), "guess"),
+    );
+    assert!(
+        matches!(forged["statusCode"].as_i64(), Some(401 | 403)),
+        "{forged}"
+    );
+    let signed = signed_wechat_push(push, WECHAT_TOKEN);
+    let answer = invoke(&emulator, "wechat-webhook", &signed);
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["body"], "success");
+
+    let queued = receive_all(&env.sqs, &env.inbound_url).await;
+    let mut bodies: Vec<Value> = queued
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    bodies.sort_by_key(|body| body["channel"].as_str().unwrap().to_owned());
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0]["channel"], "sms");
+    assert_eq!(bodies[0]["customer"]["address"], "+14255550182");
+    assert_eq!(bodies[0]["text"], "Where is my order?");
+    assert_eq!(bodies[1]["channel"], "wechat");
+    assert_eq!(
+        bodies[1]["customer"]["address"],
+        "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
+    );
+    assert_eq!(bodies[1]["text"], "运费怎么算");
 }
