@@ -28,6 +28,14 @@ pub enum SendError {
     Permanent(String),
 }
 
+impl SendError {
+    /// A failure of our own backend (the idempotency table, the store) while sending:
+    /// worth retrying.
+    pub fn backend(e: crate::Error) -> Self {
+        Self::Transient(crate::cause_chain(&e))
+    }
+}
+
 /// Delivers messages on one channel.
 #[async_trait]
 pub trait ChannelSender: Send + Sync {

@@ -4,9 +4,9 @@
 //! `aws-senders`.
 
 use crate::channels::sms::phone::scrub;
-use crate::channels::sms::{OptOuts, PhoneNumber, SmsConfig, segments};
+use crate::channels::sms::{OptOuts, PhoneNumber, SmsConfig, outgoing, segments};
 use crate::dispatch::{ChannelSender, SendError};
-use crate::domain::{Channel, OutboundMessage};
+use crate::domain::OutboundMessage;
 use crate::ports::IdempotencyGuard;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -161,26 +161,12 @@ impl SnsSmsSender {
     }
 }
 
-fn transient(e: crate::Error) -> SendError {
-    SendError::Transient(crate::cause_chain(&e))
-}
-
 #[async_trait]
 impl ChannelSender for SnsSmsSender {
     #[tracing::instrument(skip_all, fields(message_id = %message.message_id))]
     async fn send(&self, message: &OutboundMessage) -> Result<(), SendError> {
-        if message.channel != Channel::Sms {
-            return Err(SendError::Permanent(format!(
-                "the SNS SMS sender cannot deliver {} messages",
-                message.channel
-            )));
-        }
-        let to = PhoneNumber::parse(&message.recipient, &self.default_country)
-            .map_err(|e| SendError::Permanent(format!("recipient: {e}")))?;
-        if self.opt_outs.is_opted_out(&to).await.map_err(transient)? {
-            return Err(SendError::Permanent("the customer opted out (STOP)".into()));
-        }
-        let text = crate::render::for_channel(Channel::Sms, &message.text, &message.quick_replies);
+        let (to, text) =
+            outgoing(message, "SNS SMS", &self.default_country, &self.opt_outs).await?;
         let parts = segments::split_utf16(&text, MAX_PUBLISH_CHARS);
         let mut checked = false;
         for (n, part) in parts.iter().enumerate() {
@@ -189,7 +175,7 @@ impl ChannelSender for SnsSmsSender {
                 .guard
                 .get(&sent_key)
                 .await
-                .map_err(transient)?
+                .map_err(SendError::backend)?
                 .is_some()
             {
                 continue;

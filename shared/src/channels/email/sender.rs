@@ -76,7 +76,7 @@ impl EmailSender {
             .map(MailThread::key_for_message)
             .chain([MailThread::key_for_conversation(&message.conversation_id)]);
         for key in keys {
-            let Some(json) = self.guard.get(&key).await.map_err(transient)? else {
+            let Some(json) = self.guard.get(&key).await.map_err(SendError::backend)? else {
                 continue;
             };
             match serde_json::from_str(&json) {
@@ -166,7 +166,12 @@ impl ChannelSender for EmailSender {
         let to = email_address(&message.recipient)
             .ok_or_else(|| SendError::Permanent("the recipient is not an email address".into()))?;
         let outbound = MailThread::key_for_outbound(&message.message_id);
-        if let Some(provider_id) = self.guard.get(&outbound).await.map_err(transient)? {
+        if let Some(provider_id) = self
+            .guard
+            .get(&outbound)
+            .await
+            .map_err(SendError::backend)?
+        {
             tracing::info!(provider_id, "mail already sent; not sending it again");
             return Ok(());
         }
@@ -177,10 +182,6 @@ impl ChannelSender for EmailSender {
         tracing::info!(provider_id, "mail sent");
         Ok(())
     }
-}
-
-fn transient(e: crate::Error) -> SendError {
-    SendError::Transient(crate::cause_chain(&e))
 }
 
 /// `recipient` when it is a plain `local@domain` address (ASCII, a dotted domain of

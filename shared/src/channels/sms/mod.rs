@@ -26,6 +26,7 @@ mod aliyun;
 mod config;
 mod ingress;
 mod keywords;
+mod outgoing;
 pub mod phone;
 pub mod segments;
 mod sns;
@@ -38,6 +39,7 @@ pub use config::{
     TwilioConfig, TwilioFrom,
 };
 pub use keywords::{Keyword, MAX_CHANGES, OptOuts, START_CONFIRMATION, STOP_CONFIRMATION};
+pub use outgoing::outgoing;
 pub use phone::PhoneNumber;
 pub use sns::{SnsLambdaEvent, SnsLambdaMessage, SnsLambdaRecord, handle_sns_event};
 #[cfg(feature = "channels")]

@@ -230,7 +230,7 @@ mod sender {
     use super::super::phone::{PhoneNumber, scrub};
     use super::super::segments;
     use crate::dispatch::{ChannelSender, SendError};
-    use crate::domain::{Channel, OutboundMessage};
+    use crate::domain::OutboundMessage;
     use crate::ports::IdempotencyGuard;
     use async_trait::async_trait;
     use std::sync::Arc;
@@ -355,27 +355,17 @@ mod sender {
         message: Option<String>,
     }
 
-    fn transient(e: crate::Error) -> SendError {
-        SendError::Transient(crate::cause_chain(&e))
-    }
-
     #[async_trait]
     impl ChannelSender for TwilioSender {
         #[tracing::instrument(skip_all, fields(message_id = %message.message_id))]
         async fn send(&self, message: &OutboundMessage) -> Result<(), SendError> {
-            if message.channel != Channel::Sms {
-                return Err(SendError::Permanent(format!(
-                    "the Twilio sender cannot deliver {} messages",
-                    message.channel
-                )));
-            }
-            let to = PhoneNumber::parse(&message.recipient, &self.default_country)
-                .map_err(|e| SendError::Permanent(format!("recipient: {e}")))?;
-            if self.opt_outs.is_opted_out(&to).await.map_err(transient)? {
-                return Err(SendError::Permanent("the customer opted out (STOP)".into()));
-            }
-            let text =
-                crate::render::for_channel(Channel::Sms, &message.text, &message.quick_replies);
+            let (to, text) = crate::channels::sms::outgoing(
+                message,
+                "Twilio",
+                &self.default_country,
+                &self.opt_outs,
+            )
+            .await?;
             let parts = segments::split_utf16(&text, MAX_BODY_CHARS);
             for (n, part) in parts.iter().enumerate() {
                 let sent_key = format!("sms-out:twilio:{}:{n}", message.message_id);
@@ -383,7 +373,7 @@ mod sender {
                     .guard
                     .get(&sent_key)
                     .await
-                    .map_err(transient)?
+                    .map_err(SendError::backend)?
                     .is_some()
                 {
                     continue;
