@@ -235,6 +235,22 @@ pub fn for_channel(channel: Channel, text: &str, quick_replies: &[String]) -> St
     out
 }
 
+/// `text` safe as HTML or XML text and attribute values (`&#39;` is understood by both).
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +330,14 @@ mod tests {
         for channel in [Channel::Web, Channel::Wechat, Channel::Sms, Channel::Email] {
             assert_eq!(for_channel(channel, text, &[]), text);
         }
+    }
+
+    #[test]
+    fn given_markup_characters_when_escaped_then_safe_in_html_and_xml() {
+        assert_eq!(
+            escape_markup(r#"<a href="x">Tom & Jerry's</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
+        );
+        assert_eq!(escape_markup("运费"), "运费");
     }
 }

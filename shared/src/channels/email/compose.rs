@@ -283,13 +283,13 @@ fn linked(line: &str) -> String {
     let mut out = String::with_capacity(line.len() + 16);
     let mut rest = line;
     while let Some(start) = next_url(rest) {
-        out.push_str(&escape(&rest[..start]));
+        out.push_str(&crate::render::escape_markup(&rest[..start]));
         let url = url_at(&rest[start..]);
-        let href = escape(url);
+        let href = crate::render::escape_markup(url);
         out.push_str(&format!("<a href=\"{href}\">{href}</a>"));
         rest = &rest[start + url.len()..];
     }
-    out.push_str(&escape(rest));
+    out.push_str(&crate::render::escape_markup(rest));
     out
 }
 
@@ -320,22 +320,6 @@ fn url_at(text: &str) -> &str {
         .find(|c: char| !c.is_ascii_graphic() || "<>\"'".contains(c))
         .unwrap_or(text.len());
     text[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}'])
-}
-
-/// `text` safe in HTML text and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -101,23 +101,8 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 fn message_twiml(text: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{}</Message></Response>"#,
-        escape_xml(text)
+        crate::render::escape_markup(text)
     )
-}
-
-fn escape_xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn twiml(body: String) -> Response {
