@@ -1,6 +1,7 @@
 //! Wiring for the email-webhook Lambda.
 
 use email_webhook::email_prefix;
+use kefu::adapters::PrefixedBlobs;
 use kefu::adapters::aws::Aws;
 use kefu::ports::BlobStore;
 use kefu::{config, telemetry};
@@ -13,8 +14,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
     let aws = Aws::from_env().await;
     let prefix = email_prefix(&config::or("KEFU_EMAIL_PREFIX", "email/"));
-    let mail: Arc<dyn BlobStore> =
-        Arc::new(aws.blobs_under(&config::required("KEFU_BUCKET")?, &prefix));
+    let bucket: Arc<dyn BlobStore> = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
+    let mail: Arc<dyn BlobStore> = Arc::new(PrefixedBlobs::new(bucket, prefix));
     let handler = email_webhook::handler_from_env(
         Arc::new(aws.queue(&config::required("KEFU_INBOUND_QUEUE_URL")?)),
         Arc::new(aws.store(&config::required("KEFU_TABLE")?)),

@@ -39,14 +39,8 @@ impl EmailSettings {
         if addr.eq_ignore_ascii_case("off") {
             return Ok(None);
         }
-        let name =
-            config::optional("KEFU_EMAIL_NAME").or_else(|| config::optional("KEFU_SHOP_NAME"));
         Ok(Some(Self {
-            mailbox: EmailConfig::new(
-                &config::or("KEFU_EMAIL_ADDRESS", "support@kefu.localhost"),
-                name,
-            )
-            .context("KEFU_EMAIL_ADDRESS")?,
+            mailbox: EmailConfig::from_env_or("support@kefu.localhost")?,
             smtp_addr: addr
                 .parse()
                 .context("KEFU_SMTP_ADDR must be host:port or off")?,

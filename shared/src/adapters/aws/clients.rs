@@ -45,11 +45,6 @@ impl Aws {
         S3BlobStore::new(self.s3.clone(), bucket, "")
     }
 
-    /// The blob store over bucket `bucket` with every key under `prefix` (e.g. `email/`).
-    pub fn blobs_under(&self, bucket: &str, prefix: &str) -> S3BlobStore {
-        S3BlobStore::new(self.s3.clone(), bucket, prefix)
-    }
-
     /// Sends email through SESv2, in `configuration_set` when given.
     #[cfg(feature = "aws-senders")]
     pub fn ses_transport(&self, configuration_set: Option<String>) -> super::SesTransport {

@@ -37,14 +37,19 @@ impl EmailConfig {
     /// `KEFU_EMAIL_ADDRESS` (the channel is off when unset) and `KEFU_EMAIL_NAME`
     /// (default `KEFU_SHOP_NAME`).
     pub fn from_env() -> anyhow::Result<Option<Self>> {
-        let Some(address) = config::optional("KEFU_EMAIL_ADDRESS") else {
+        if config::optional("KEFU_EMAIL_ADDRESS").is_none() {
             return Ok(None);
-        };
+        }
+        Self::from_env_or("").map(Some)
+    }
+
+    /// As [`EmailConfig::from_env`], with `default_address` when `KEFU_EMAIL_ADDRESS` is
+    /// unset (the local runner's mailbox is always on).
+    pub fn from_env_or(default_address: &str) -> anyhow::Result<Self> {
+        let address = config::or("KEFU_EMAIL_ADDRESS", default_address);
         let name =
             config::optional("KEFU_EMAIL_NAME").or_else(|| config::optional("KEFU_SHOP_NAME"));
-        Self::new(&address, name)
-            .context("KEFU_EMAIL_ADDRESS")
-            .map(Some)
+        Self::new(&address, name).context("KEFU_EMAIL_ADDRESS")
     }
 
     /// The bare support address, `local@domain`.

@@ -124,7 +124,7 @@ pub async fn handle_ses_event(
     Ok(results)
 }
 
-/// SES message ids are letters, digits and `-`; anything else could leave the `inbound/`
+/// SES message ids are letters, digits, `-` and `_`; anything else could leave the `inbound/`
 /// prefix or name another object.
 fn check_message_id(id: &str) -> Result<()> {
     let valid = !id.is_empty()
