@@ -20,6 +20,7 @@ mod dense;
 mod neighbours;
 
 use crate::bot::features::{SparseVec, read_array, read_u64};
+use crate::bot::word_vectors::DIMS;
 use crate::{Error, Result};
 use dense::Dense;
 use neighbours::Neighbours;
@@ -99,7 +100,8 @@ impl Classifier {
                     config.dense_l2,
                     config.dense_iterations,
                 ),
-                Neighbours::build(samples, features),
+                // The featurizer puts the word-piece dimensions last.
+                Neighbours::build(samples, features, features.saturating_sub(DIMS)),
             )
         } else {
             Self::Sparse(Sparse::train(samples, features, classes, config))
@@ -585,8 +587,8 @@ mod tests {
         let (_, sparse) = toy(&sparse_only());
         let mut scores = Scores::default();
         // "stop" occurs only in entry 1's paraphrases: only the dense model holds it
-        // against entry 0.
-        let x = featurizer.transform("stop");
+        // against entry 0 (the word alone, without its word-piece vector).
+        let x = featurizer.lexical(&featurizer.transform("stop"));
         dense.score(&x, &mut scores);
         assert!(scores.get(0) < 0.0, "{}", scores.get(0));
         sparse.score(&x, &mut scores);

@@ -11,12 +11,24 @@
 //!   inflections the stemmer misses, compounds);
 //! - `p`: pairs of consecutive words ("not working" is not "working").
 //!
+//! After them come [`DIMS`] dense features: the message's English word-piece vector
+//! ([`word_vectors`]) less the paraphrases' mean vector, weighted by [`VECTOR_WEIGHT`], so
+//! the classifier also learns what an entry *means* and not only which words its
+//! paraphrases used. Centring keeps "is English" out of the vector: a message without one
+//! (Chinese) scores like a typical English one there, and an unrelated Chinese question
+//! does not become sure of a Chinese entry just because it is not English.
+//!
 //! Feature strings are hashed to 64 bits (collisions are negligible at FAQ sizes); the
 //! vocabulary is the sorted hashes seen in the paraphrases, each with its IDF. Values are
 //! sublinear TF × IDF, L2-normalised.
 
 use crate::bot::text;
+use crate::bot::word_vectors::{self, DIMS};
 use crate::{Error, Result};
+
+/// Length of the word-piece vector beside the unit TF-IDF vector: how much meaning counts
+/// against wording.
+const VECTOR_WEIGHT: f32 = 2.0;
 
 /// Longest word whose character n-grams are taken; longer ones are noise.
 const MAX_GRAM_WORD: usize = 24;
@@ -33,6 +45,8 @@ pub(crate) struct Featurizer {
     idf: Vec<f32>,
     /// The IDF of a feature no paraphrase has.
     unseen_idf: f32,
+    /// Mean word-piece vector of the paraphrases that have one (zeros if none do).
+    vector_mean: Vec<f32>,
 }
 
 impl Featurizer {
@@ -48,10 +62,18 @@ impl Featurizer {
     pub fn fit_hashed<'a>(docs: impl IntoIterator<Item = &'a Hashed>) -> Self {
         let mut all: Vec<u64> = Vec::new();
         let mut n = 0u32;
+        let mut vector_mean = vec![0.0f32; DIMS];
+        let mut with_vector = 0u32;
         for doc in docs {
             n += 1;
+            if let Some(vector) = &doc.vector {
+                with_vector += 1;
+                for (m, v) in vector_mean.iter_mut().zip(vector) {
+                    *m += v;
+                }
+            }
             let mut previous = None;
-            for &h in &doc.0 {
+            for &h in &doc.hashes {
                 if previous != Some(h) {
                     all.push(h);
                     previous = Some(h);
@@ -66,8 +88,12 @@ impl Featurizer {
             hashes.push(run[0]);
             df.push(run.len() as u32);
         }
+        for m in &mut vector_mean {
+            *m /= with_vector.max(1) as f32;
+        }
         let n = n as f32;
         Self {
+            vector_mean,
             unseen_idf: (1.0 + n).ln() + 1.0,
             hashes,
             idf: df
@@ -77,9 +103,25 @@ impl Featurizer {
         }
     }
 
-    /// Number of features.
+    /// Number of features: the lexical ones, then the word-piece vector's.
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        self.hashes.len() + DIMS
+    }
+
+    /// The lexical part of `x`, without the word-piece dimensions.
+    #[cfg(test)]
+    pub fn lexical(&self, x: &SparseVec) -> SparseVec {
+        x.iter()
+            .copied()
+            .filter(|&(f, _)| (f as usize) < self.hashes.len())
+            .collect()
+    }
+
+    /// Whether `x` has a lexical feature: a message sharing no word or n-gram with any
+    /// paraphrase is unlike all of them, whatever its vector says.
+    pub fn has_lexical(&self, x: &SparseVec) -> bool {
+        x.first()
+            .is_some_and(|&(feature, _)| (feature as usize) < self.hashes.len())
     }
 
     /// The TF-IDF vector of `text` over the known features (unknown ones are dropped).
@@ -89,7 +131,7 @@ impl Featurizer {
 
     /// The TF-IDF vector of a hashed document (see [`Featurizer::transform`]).
     pub fn transform_hashed(&self, doc: &Hashed) -> SparseVec {
-        let hashes = &doc.0;
+        let hashes = &doc.hashes;
         let mut out: SparseVec = Vec::with_capacity(hashes.len());
         let mut unseen = 0.0f32;
         let mut i = 0;
@@ -113,12 +155,20 @@ impl Featurizer {
                 *v /= norm;
             }
         }
+        if let Some(vector) = &doc.vector {
+            let first = self.hashes.len() as u32;
+            let centred = vector.iter().zip(&self.vector_mean).map(|(v, m)| v - m);
+            out.extend((first..).zip(centred.map(|v| v * VECTOR_WEIGHT)));
+        }
         out
     }
 
     /// Appends the vocabulary to `out` (see [`Featurizer::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.unseen_idf.to_le_bytes());
+        for m in &self.vector_mean {
+            out.extend_from_slice(&m.to_le_bytes());
+        }
         out.extend_from_slice(&(self.hashes.len() as u64).to_le_bytes());
         for h in &self.hashes {
             out.extend_from_slice(&h.to_le_bytes());
@@ -131,6 +181,7 @@ impl Featurizer {
     /// Reads a vocabulary written by [`Featurizer::write`], advancing `input`.
     pub fn read(input: &mut &[u8]) -> Result<Self> {
         let unseen_idf = read_array(input, 1, f32::from_le_bytes)?[0];
+        let vector_mean = read_array(input, DIMS, f32::from_le_bytes)?;
         let n = usize::try_from(read_u64(input)?)
             .map_err(|_| Error::Corrupt("FAQ model: vocabulary too large".into()))?;
         let hashes = read_array(input, n, u64::from_le_bytes)?;
@@ -142,20 +193,29 @@ impl Featurizer {
             hashes,
             idf,
             unseen_idf,
+            vector_mean,
         })
     }
 }
 
-/// The sorted feature hashes of one text, with repeats: its analysis, done once.
+/// The analysis of one text, done once: its sorted feature hashes (with repeats) and its
+/// word-piece vector.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Hashed(Vec<u64>);
+pub(crate) struct Hashed {
+    hashes: Vec<u64>,
+    vector: Option<Vec<f32>>,
+}
 
 impl Hashed {
-    /// Analyses `text` (jieba, n-grams, hashing: the costly part of featurising).
+    /// Analyses `text` (jieba, n-grams, hashing, word pieces: the costly part of
+    /// featurising).
     pub fn of(text: &str) -> Self {
         let mut hashes = raw_features(text);
         hashes.sort_unstable();
-        Self(hashes)
+        Self {
+            hashes,
+            vector: word_vectors::message_vector(text),
+        }
     }
 }
 
@@ -289,16 +349,29 @@ mod tests {
         let f = Featurizer::fit(["怎么退货", "track my package", "运费怎么算"]);
         let v = f.transform("track my package please");
         assert!(v.windows(2).all(|w| w[0].0 < w[1].0), "{v:?}");
-        let norm: f32 = v.iter().map(|(_, x)| x * x).sum();
-        assert!(norm < 1.0 && norm > 0.5, "{norm}: 'please' is unknown");
-        let known: f32 = f
-            .transform("track my package")
-            .iter()
-            .map(|(_, x)| x * x)
-            .sum();
+        let norm = |v: &SparseVec| -> f32 { f.lexical(v).iter().map(|(_, x)| x * x).sum() };
+        assert!(
+            norm(&v) < 1.0 && norm(&v) > 0.5,
+            "{}: 'please' is unknown",
+            norm(&v)
+        );
+        let known = norm(&f.transform("track my package"));
         assert!((known - 1.0).abs() < 1e-4, "{known}");
         assert!(f.transform("完全无关").is_empty() || f.transform("完全无关").len() < 3);
         assert!(f.transform("").is_empty());
+        // English gets the word-piece dimensions after the lexical ones, Chinese none.
+        assert_eq!(v.len() - f.lexical(&v).len(), DIMS);
+        assert!(
+            v.iter()
+                .rev()
+                .take(DIMS)
+                .all(|&(i, _)| i as usize >= f.len() - DIMS)
+        );
+        let zh = f.transform("怎么退货");
+        assert_eq!(f.lexical(&zh).len(), zh.len());
+        // Centred: the only English paraphrase sits at the mean.
+        let own = f.transform("track my package");
+        assert!(own.iter().rev().take(DIMS).all(|&(_, x)| x.abs() < 1e-5));
     }
 
     #[test]

@@ -138,6 +138,7 @@ async fn fetch(blobs: &dyn BlobStore, version: &str, matcher: MatcherConfig) -> 
         .ok_or_else(|| Error::NotFound(format!("FAQ index {key}")))?;
     tokio::task::spawn_blocking(move || {
         text::warm_up();
+        crate::bot::word_vectors::warm_up();
         FaqIndex::from_bundle(&blob).map(|index| index.with_config(matcher))
     })
     .await

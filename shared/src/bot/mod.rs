@@ -4,7 +4,8 @@
 //! - [`text`]: text analysis shared by indexing and querying (Chinese and English).
 //! - [`index`]: the tantivy index over paraphrases, packed as one bundle.
 //! - [`matcher`]: message → [`Decision`] with a calibrated confidence; `features`,
-//!   `classifier`, `model` and [`calibrate`] are the trained model behind it.
+//!   `classifier`, `model`, `word_vectors` and [`calibrate`] are the trained model behind
+//!   it.
 //! - [`eval`]: accuracy, wrong answers and latency on a labelled question set.
 //! - [`intent`]: explicit requests for a person.
 //! - [`library`]: publishing index versions and hot-reloading the current one.
@@ -27,6 +28,7 @@ pub mod sentiment;
 pub mod synthetic;
 pub mod text;
 pub mod unanswered;
+mod word_vectors;
 
 pub use calibrate::Labelled;
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 2;
+const MODEL_VERSION: u32 = 3;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
@@ -91,7 +91,7 @@ impl FaqModel {
     /// The `n` most likely entries for `text` with calibrated probabilities, best first.
     pub fn rank(&self, text: &str, n: usize) -> Vec<Ranked> {
         let x = self.featurizer.transform(text);
-        if x.is_empty() {
+        if !self.featurizer.has_lexical(&x) {
             // Nothing in common with any paraphrase: no entry is closest.
             return Vec::new();
         }

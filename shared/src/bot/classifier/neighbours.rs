@@ -1,5 +1,5 @@
 //! The nearest paraphrase of each entry: cosine similarity between a message and every
-//! training paraphrase, over the same TF-IDF vectors the regression reads.
+//! training paraphrase, over the TF-IDF part of the vectors the regression reads.
 //!
 //! The regression weighs features; this remembers whole wordings, so a message that is
 //! nearly one paraphrase gets its entry even when the paraphrase's features are shared
@@ -23,10 +23,18 @@ pub(crate) struct Neighbours {
 }
 
 impl Neighbours {
-    /// Indexes `samples` (unit vector, entry) over `features` features.
-    pub fn build(samples: &[(SparseVec, u32)], features: usize) -> Self {
+    /// Indexes `samples` (vector, entry) over `features` features, of which only those
+    /// below `lexical` are posted: the word-piece dimensions after them are in every
+    /// English paraphrase, and visiting every paraphrase per dimension would cost more than
+    /// the rest of a query while adding little to what the regression makes of them.
+    pub fn build(samples: &[(SparseVec, u32)], features: usize, lexical: usize) -> Self {
+        let posted = |x: &SparseVec| {
+            let end = x.partition_point(|&(f, _)| (f as usize) < lexical);
+            x[..end].to_vec()
+        };
+        let samples: Vec<(SparseVec, u32)> = samples.iter().map(|(x, c)| (posted(x), *c)).collect();
         let mut offsets = vec![0u32; features + 1];
-        for (x, _) in samples {
+        for (x, _) in &samples {
             for &(f, _) in x {
                 offsets[f as usize + 1] += 1;
             }
@@ -140,13 +148,16 @@ mod tests {
             (vec![(2, 1.0)], 1),
             (vec![(1, 0.6), (2, 0.8)], 1),
         ];
-        let index = Neighbours::build(&samples, 4);
+        let index = Neighbours::build(&samples, 4, 4);
         let mut dots = Vec::new();
         let mut nearest = vec![0.0; 3];
         index.nearest(&vec![(1, 1.0)], &mut dots, &mut nearest);
         assert_eq!(nearest, vec![0.8, 0.6, 0.0]);
         index.nearest(&vec![(3, 1.0)], &mut dots, &mut nearest);
         assert_eq!(nearest, vec![0.0; 3], "feature 3 is in no paraphrase");
+        let lexical_only = Neighbours::build(&samples, 4, 2);
+        lexical_only.nearest(&vec![(1, 1.0), (2, 1.0)], &mut dots, &mut nearest);
+        assert_eq!(nearest, vec![0.8, 0.6, 0.0], "feature 2 is not posted");
         let mut bytes = Vec::new();
         index.write(&mut bytes);
         let mut input = &bytes[..];
