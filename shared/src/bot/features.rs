@@ -30,6 +30,12 @@ use crate::{Error, Result};
 /// against wording.
 const VECTOR_WEIGHT: f32 = 2.0;
 
+/// Share of paraphrases that must have a vector (be English) for the vectors to be used.
+/// The FAQ has one "don't know" threshold, calibrated on all its paraphrases; in a mixed
+/// FAQ the English entries, made surer by their vectors, would set it, and Chinese
+/// questions would be answered less often. A mixed or Chinese FAQ keeps to wording.
+const VECTOR_MIN_SHARE: f32 = 0.9;
+
 /// Longest word whose character n-grams are taken; longer ones are noise.
 const MAX_GRAM_WORD: usize = 24;
 
@@ -45,6 +51,9 @@ pub(crate) struct Featurizer {
     idf: Vec<f32>,
     /// The IDF of a feature no paraphrase has.
     unseen_idf: f32,
+    /// Whether messages get their word-piece dimensions (see [`VECTOR_MIN_SHARE`]);
+    /// without them those dimensions stay empty.
+    vectors: bool,
     /// Mean word-piece vector of the paraphrases that have one (zeros if none do).
     vector_mean: Vec<f32>,
 }
@@ -93,6 +102,7 @@ impl Featurizer {
         }
         let n = n as f32;
         Self {
+            vectors: with_vector as f32 >= VECTOR_MIN_SHARE * n && with_vector > 0,
             vector_mean,
             unseen_idf: (1.0 + n).ln() + 1.0,
             hashes,
@@ -115,13 +125,6 @@ impl Featurizer {
             .copied()
             .filter(|&(f, _)| (f as usize) < self.hashes.len())
             .collect()
-    }
-
-    /// Whether `x` has a lexical feature: a message sharing no word or n-gram with any
-    /// paraphrase is unlike all of them, whatever its vector says.
-    pub fn has_lexical(&self, x: &SparseVec) -> bool {
-        x.first()
-            .is_some_and(|&(feature, _)| (feature as usize) < self.hashes.len())
     }
 
     /// The TF-IDF vector of `text` over the known features (unknown ones are dropped).
@@ -155,7 +158,9 @@ impl Featurizer {
                 *v /= norm;
             }
         }
-        if let Some(vector) = &doc.vector {
+        // A message sharing no word or n-gram with any paraphrase is unlike all of them,
+        // whatever its vector says: it stays empty.
+        if let (Some(vector), true, false) = (&doc.vector, self.vectors, out.is_empty()) {
             let first = self.hashes.len() as u32;
             let centred = vector.iter().zip(&self.vector_mean).map(|(v, m)| v - m);
             out.extend((first..).zip(centred.map(|v| v * VECTOR_WEIGHT)));
@@ -166,6 +171,7 @@ impl Featurizer {
     /// Appends the vocabulary to `out` (see [`Featurizer::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.unseen_idf.to_le_bytes());
+        out.push(u8::from(self.vectors));
         for m in &self.vector_mean {
             out.extend_from_slice(&m.to_le_bytes());
         }
@@ -181,6 +187,11 @@ impl Featurizer {
     /// Reads a vocabulary written by [`Featurizer::write`], advancing `input`.
     pub fn read(input: &mut &[u8]) -> Result<Self> {
         let unseen_idf = read_array(input, 1, f32::from_le_bytes)?[0];
+        let vectors = match read_array(input, 1, u8::from_le_bytes)?[0] {
+            0 => false,
+            1 => true,
+            _ => return Err(Error::Corrupt("FAQ model: bad vector flag".into())),
+        };
         let vector_mean = read_array(input, DIMS, f32::from_le_bytes)?;
         let n = usize::try_from(read_u64(input)?)
             .map_err(|_| Error::Corrupt("FAQ model: vocabulary too large".into()))?;
@@ -193,6 +204,7 @@ impl Featurizer {
             hashes,
             idf,
             unseen_idf,
+            vectors,
             vector_mean,
         })
     }
@@ -359,7 +371,15 @@ mod tests {
         assert!((known - 1.0).abs() < 1e-4, "{known}");
         assert!(f.transform("完全无关").is_empty() || f.transform("完全无关").len() < 3);
         assert!(f.transform("").is_empty());
-        // English gets the word-piece dimensions after the lexical ones, Chinese none.
+        // A mixed FAQ keeps to wording.
+        assert_eq!(f.lexical(&v), v);
+    }
+
+    #[test]
+    fn given_english_faq_when_transformed_then_word_piece_dimensions_follow_the_lexical_ones() {
+        let english = ["track my package", "cancel my order", "where is my parcel"];
+        let f = Featurizer::fit(english);
+        let v = f.transform("has my parcel shipped");
         assert_eq!(v.len() - f.lexical(&v).len(), DIMS);
         assert!(
             v.iter()
@@ -367,11 +387,21 @@ mod tests {
                 .take(DIMS)
                 .all(|&(i, _)| i as usize >= f.len() - DIMS)
         );
-        let zh = f.transform("怎么退货");
-        assert_eq!(f.lexical(&zh).len(), zh.len());
-        // Centred: the only English paraphrase sits at the mean.
-        let own = f.transform("track my package");
-        assert!(own.iter().rev().take(DIMS).all(|&(_, x)| x.abs() < 1e-5));
+        let zh = f.transform("我的包裹 parcel");
+        assert_eq!(f.lexical(&zh), zh, "a message with Chinese gets no vector");
+        assert!(
+            f.transform("zzqx").is_empty(),
+            "nothing in common: no vector either"
+        );
+        // Centred on the paraphrases' mean.
+        let mut mean = vec![0.0f32; DIMS];
+        for text in english {
+            let x = f.transform(text);
+            for (m, (_, value)) in mean.iter_mut().zip(&x[x.len() - DIMS..]) {
+                *m += value;
+            }
+        }
+        assert!(mean.iter().all(|m| m.abs() < 1e-4), "{mean:?}");
     }
 
     #[test]
@@ -389,6 +419,12 @@ mod tests {
     #[test]
     fn given_vocabulary_when_written_and_read_then_it_is_the_same() {
         let f = Featurizer::fit(["怎么退货", "track my package"]);
+        let english = Featurizer::fit(["track my package", "cancel my order"]);
+        for f in [&f, &english] {
+            let mut bytes = Vec::new();
+            f.write(&mut bytes);
+            assert_eq!(Featurizer::read(&mut &bytes[..]).expect("read"), *f);
+        }
         let mut bytes = Vec::new();
         f.write(&mut bytes);
         let mut input = &bytes[..];

@@ -91,7 +91,7 @@ impl FaqModel {
     /// The `n` most likely entries for `text` with calibrated probabilities, best first.
     pub fn rank(&self, text: &str, n: usize) -> Vec<Ranked> {
         let x = self.featurizer.transform(text);
-        if !self.featurizer.has_lexical(&x) {
+        if x.is_empty() {
             // Nothing in common with any paraphrase: no entry is closest.
             return Vec::new();
         }
