@@ -129,7 +129,13 @@ impl Featurizer {
 
     /// The TF-IDF vector of `text` over the known features (unknown ones are dropped).
     pub fn transform(&self, text: &str) -> SparseVec {
-        self.transform_hashed(&Hashed::of(text))
+        // A FAQ that keeps to wording needs no vector: skip computing it.
+        let doc = if self.vectors {
+            Hashed::of(text)
+        } else {
+            Hashed::lexical(text)
+        };
+        self.transform_hashed(&doc)
     }
 
     /// The TF-IDF vector of a hashed document (see [`Featurizer::transform`]).
@@ -222,11 +228,19 @@ impl Hashed {
     /// Analyses `text` (jieba, n-grams, hashing, word pieces: the costly part of
     /// featurising).
     pub fn of(text: &str) -> Self {
+        Self {
+            vector: word_vectors::message_vector(text),
+            ..Self::lexical(text)
+        }
+    }
+
+    /// The analysis without the word-piece vector.
+    fn lexical(text: &str) -> Self {
         let mut hashes = raw_features(text);
         hashes.sort_unstable();
         Self {
             hashes,
-            vector: word_vectors::message_vector(text),
+            vector: None,
         }
     }
 }
