@@ -100,7 +100,7 @@ impl Classifier {
                     config.dense_l2,
                     config.dense_iterations,
                 ),
-                // The featurizer puts the word-piece dimensions last.
+                // The featurizer puts the word vector's dimensions last.
                 Neighbours::build(samples, features, features.saturating_sub(DIMS)),
             )
         } else {
@@ -587,7 +587,7 @@ mod tests {
         let (_, sparse) = toy(&sparse_only());
         let mut scores = Scores::default();
         // "stop" occurs only in entry 1's paraphrases: only the dense model holds it
-        // against entry 0 (the word alone, without its word-piece vector).
+        // against entry 0 (the word alone, without its word vector).
         let x = featurizer.lexical(&featurizer.transform("stop"));
         dense.score(&x, &mut scores);
         assert!(scores.get(0) < 0.0, "{}", scores.get(0));

@@ -11,29 +11,36 @@
 //!   inflections the stemmer misses, compounds);
 //! - `p`: pairs of consecutive words ("not working" is not "working").
 //!
-//! After them come [`DIMS`] dense features: the message's English word-piece vector
-//! ([`word_vectors`]) less the paraphrases' mean vector, weighted by [`VECTOR_WEIGHT`], so
-//! the classifier also learns what an entry *means* and not only which words its
-//! paraphrases used. Centring keeps "is English" out of the vector: a message without one
-//! (Chinese) scores like a typical English one there, and an unrelated Chinese question
-//! does not become sure of a Chinese entry just because it is not English.
+//! After them come [`DIMS`] dense features: the message's word vector ([`word_vectors`],
+//! English or Chinese: the FAQ's language) less the paraphrases' mean vector, weighted by
+//! [`vector_weight`], so the classifier also learns what an entry *means* and not only
+//! which words its paraphrases used. Centring keeps "is in the FAQ's language" out of the
+//! vector: a message without one scores like a typical paraphrase there, and does not
+//! become sure of an entry in the other language just because it lacks the vector.
 //!
 //! Feature strings are hashed to 64 bits (collisions are negligible at FAQ sizes); the
 //! vocabulary is the sorted hashes seen in the paraphrases, each with its IDF. Values are
 //! sublinear TF × IDF, L2-normalised.
 
 use crate::bot::text;
-use crate::bot::word_vectors::{self, DIMS};
+use crate::bot::word_vectors::{self, DIMS, Language, MessageVector};
 use crate::{Error, Result};
 
-/// Length of the word-piece vector beside the unit TF-IDF vector: how much meaning counts
-/// against wording.
-const VECTOR_WEIGHT: f32 = 2.0;
+/// Length of the word vector beside the unit TF-IDF vector: how much meaning counts
+/// against wording. The English vectors come from a sentence model and can carry more
+/// than the Chinese ones, which are word co-occurrence vectors.
+fn vector_weight(language: Language) -> f32 {
+    match language {
+        Language::English => 2.0,
+        Language::Chinese => 1.0,
+    }
+}
 
-/// Share of paraphrases that must have a vector (be English) for the vectors to be used.
-/// The FAQ has one "don't know" threshold, calibrated on all its paraphrases; in a mixed
-/// FAQ the English entries, made surer by their vectors, would set it, and Chinese
-/// questions would be answered less often. A mixed or Chinese FAQ keeps to wording.
+/// Share of paraphrases that must have a vector in one language for that language's
+/// vectors to be used. The two languages' vectors are not comparable, and the FAQ has one
+/// "don't know" threshold, calibrated on all its paraphrases; in a mixed FAQ the entries
+/// of one language, made surer by their vectors, would set it, and questions in the other
+/// would be answered less often. A mixed FAQ keeps to wording.
 const VECTOR_MIN_SHARE: f32 = 0.9;
 
 /// Longest word whose character n-grams are taken; longer ones are noise.
@@ -51,10 +58,10 @@ pub(crate) struct Featurizer {
     idf: Vec<f32>,
     /// The IDF of a feature no paraphrase has.
     unseen_idf: f32,
-    /// Whether messages get their word-piece dimensions (see [`VECTOR_MIN_SHARE`]);
-    /// without them those dimensions stay empty.
-    vectors: bool,
-    /// Mean word-piece vector of the paraphrases that have one (zeros if none do).
+    /// The language whose word vectors messages get (see [`VECTOR_MIN_SHARE`]); messages
+    /// in another, or any message when `None`, leave those dimensions empty.
+    vectors: Option<Language>,
+    /// Mean word vector of the paraphrases that have one in that language (else zeros).
     vector_mean: Vec<f32>,
 }
 
@@ -71,13 +78,20 @@ impl Featurizer {
     pub fn fit_hashed<'a>(docs: impl IntoIterator<Item = &'a Hashed>) -> Self {
         let mut all: Vec<u64> = Vec::new();
         let mut n = 0u32;
-        let mut vector_mean = vec![0.0f32; DIMS];
-        let mut with_vector = 0u32;
+        // Per language: paraphrases with a vector, and the sum of their vectors.
+        let mut sums = [
+            (Language::English, 0u32, vec![0.0f32; DIMS]),
+            (Language::Chinese, 0u32, vec![0.0f32; DIMS]),
+        ];
         for doc in docs {
             n += 1;
             if let Some(vector) = &doc.vector {
-                with_vector += 1;
-                for (m, v) in vector_mean.iter_mut().zip(vector) {
+                let (_, count, sum) = sums
+                    .iter_mut()
+                    .find(|(language, ..)| *language == vector.language)
+                    .expect("every language has a sum");
+                *count += 1;
+                for (m, v) in sum.iter_mut().zip(&vector.values) {
                     *m += v;
                 }
             }
@@ -97,12 +111,18 @@ impl Featurizer {
             hashes.push(run[0]);
             df.push(run.len() as u32);
         }
-        for m in &mut vector_mean {
-            *m /= with_vector.max(1) as f32;
-        }
         let n = n as f32;
+        let (vectors, vector_mean) = sums
+            .into_iter()
+            .find(|&(_, count, _)| count > 0 && count as f32 >= VECTOR_MIN_SHARE * n)
+            .map_or((None, vec![0.0; DIMS]), |(language, count, sum)| {
+                (
+                    Some(language),
+                    sum.iter().map(|m| m / count as f32).collect(),
+                )
+            });
         Self {
-            vectors: with_vector as f32 >= VECTOR_MIN_SHARE * n && with_vector > 0,
+            vectors,
             vector_mean,
             unseen_idf: (1.0 + n).ln() + 1.0,
             hashes,
@@ -113,12 +133,12 @@ impl Featurizer {
         }
     }
 
-    /// Number of features: the lexical ones, then the word-piece vector's.
+    /// Number of features: the lexical ones, then the word vector's.
     pub fn len(&self) -> usize {
         self.hashes.len() + DIMS
     }
 
-    /// The lexical part of `x`, without the word-piece dimensions.
+    /// The lexical part of `x`, without the word vector's dimensions.
     #[cfg(test)]
     pub fn lexical(&self, x: &SparseVec) -> SparseVec {
         x.iter()
@@ -130,7 +150,7 @@ impl Featurizer {
     /// The TF-IDF vector of `text` over the known features (unknown ones are dropped).
     pub fn transform(&self, text: &str) -> SparseVec {
         // A FAQ that keeps to wording needs no vector: skip computing it.
-        let doc = if self.vectors {
+        let doc = if self.vectors.is_some() {
             Hashed::of(text)
         } else {
             Hashed::lexical(text)
@@ -166,10 +186,19 @@ impl Featurizer {
         }
         // A message sharing no word or n-gram with any paraphrase is unlike all of them,
         // whatever its vector says: it stays empty.
-        if let (Some(vector), true, false) = (&doc.vector, self.vectors, out.is_empty()) {
+        let vector = doc
+            .vector
+            .as_ref()
+            .filter(|v| Some(v.language) == self.vectors && !out.is_empty());
+        if let Some(vector) = vector {
             let first = self.hashes.len() as u32;
-            let centred = vector.iter().zip(&self.vector_mean).map(|(v, m)| v - m);
-            out.extend((first..).zip(centred.map(|v| v * VECTOR_WEIGHT)));
+            let centred = vector
+                .values
+                .iter()
+                .zip(&self.vector_mean)
+                .map(|(v, m)| v - m);
+            let weight = vector_weight(vector.language);
+            out.extend((first..).zip(centred.map(|v| v * weight)));
         }
         out
     }
@@ -177,7 +206,11 @@ impl Featurizer {
     /// Appends the vocabulary to `out` (see [`Featurizer::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.unseen_idf.to_le_bytes());
-        out.push(u8::from(self.vectors));
+        out.push(match self.vectors {
+            None => 0,
+            Some(Language::English) => 1,
+            Some(Language::Chinese) => 2,
+        });
         for m in &self.vector_mean {
             out.extend_from_slice(&m.to_le_bytes());
         }
@@ -194,9 +227,10 @@ impl Featurizer {
     pub fn read(input: &mut &[u8]) -> Result<Self> {
         let unseen_idf = read_array(input, 1, f32::from_le_bytes)?[0];
         let vectors = match read_array(input, 1, u8::from_le_bytes)?[0] {
-            0 => false,
-            1 => true,
-            _ => return Err(Error::Corrupt("FAQ model: bad vector flag".into())),
+            0 => None,
+            1 => Some(Language::English),
+            2 => Some(Language::Chinese),
+            _ => return Err(Error::Corrupt("FAQ model: bad vector language".into())),
         };
         let vector_mean = read_array(input, DIMS, f32::from_le_bytes)?;
         let n = usize::try_from(read_u64(input)?)
@@ -217,15 +251,15 @@ impl Featurizer {
 }
 
 /// The analysis of one text, done once: its sorted feature hashes (with repeats) and its
-/// word-piece vector.
+/// word vector.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Hashed {
     hashes: Vec<u64>,
-    vector: Option<Vec<f32>>,
+    vector: Option<MessageVector>,
 }
 
 impl Hashed {
-    /// Analyses `text` (jieba, n-grams, hashing, word pieces: the costly part of
+    /// Analyses `text` (jieba, n-grams, hashing, word vectors: the costly part of
     /// featurising).
     pub fn of(text: &str) -> Self {
         Self {
@@ -234,7 +268,7 @@ impl Hashed {
         }
     }
 
-    /// The analysis without the word-piece vector.
+    /// The analysis without the word vector.
     fn lexical(text: &str) -> Self {
         let mut hashes = raw_features(text);
         hashes.sort_unstable();
@@ -402,7 +436,11 @@ mod tests {
                 .all(|&(i, _)| i as usize >= f.len() - DIMS)
         );
         let zh = f.transform("我的包裹 parcel");
-        assert_eq!(f.lexical(&zh), zh, "a message with Chinese gets no vector");
+        assert_eq!(
+            f.lexical(&zh),
+            zh,
+            "a Chinese message's vector is in another space"
+        );
         assert!(
             f.transform("zzqx").is_empty(),
             "nothing in common: no vector either"
@@ -416,6 +454,24 @@ mod tests {
             }
         }
         assert!(mean.iter().all(|m| m.abs() < 1e-4), "{mean:?}");
+    }
+
+    #[test]
+    fn given_chinese_faq_when_transformed_then_chinese_vectors_are_used_and_english_ones_not() {
+        let f = Featurizer::fit(["怎么退货", "我的快递到哪了", "运费怎么算"]);
+        assert_eq!(f.vectors, Some(Language::Chinese));
+        let v = f.transform("包裹到哪了");
+        assert_eq!(v.len() - f.lexical(&v).len(), DIMS);
+        let en = f.transform("where is my 快递 parcel");
+        assert_eq!(
+            en.len() - f.lexical(&en).len(),
+            DIMS,
+            "any CJK text reads as Chinese"
+        );
+        let mixed = Featurizer::fit(["怎么退货", "我的快递到哪了", "track my package"]);
+        assert_eq!(mixed.vectors, None);
+        let v = mixed.transform("包裹到哪了");
+        assert_eq!(mixed.lexical(&v), v, "a mixed FAQ keeps to wording");
     }
 
     #[test]
@@ -434,7 +490,12 @@ mod tests {
     fn given_vocabulary_when_written_and_read_then_it_is_the_same() {
         let f = Featurizer::fit(["怎么退货", "track my package"]);
         let english = Featurizer::fit(["track my package", "cancel my order"]);
-        for f in [&f, &english] {
+        let chinese = Featurizer::fit(["怎么退货", "运费怎么算"]);
+        assert_eq!(
+            (f.vectors, english.vectors, chinese.vectors),
+            (None, Some(Language::English), Some(Language::Chinese))
+        );
+        for f in [&f, &english, &chinese] {
             let mut bytes = Vec::new();
             f.write(&mut bytes);
             assert_eq!(Featurizer::read(&mut &bytes[..]).expect("read"), *f);

@@ -249,6 +249,15 @@ fn simplify(c: char) -> char {
     }
 }
 
+/// The jieba words of the CJK runs of normalised text, stopwords included.
+pub fn cjk_words(normalized: &str) -> Vec<&str> {
+    normalized
+        .split(|c: char| !is_cjk(c))
+        .filter(|run| !run.is_empty())
+        .flat_map(|run| JIEBA.cut(run, false).into_iter().map(|token| token.word))
+        .collect()
+}
+
 /// Whether `c` belongs to a script written without spaces (Han, kana, Hangul).
 pub fn is_cjk(c: char) -> bool {
     matches!(c,

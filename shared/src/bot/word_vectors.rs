@@ -1,50 +1,76 @@
-//! Static English word-piece vectors, distilled from the all-MiniLM-L6-v2 sentence model
-//! (`shared/assets/`, made by `infra/assets/word-vectors.sh`).
+//! Static word vectors the bot is compiled with (`shared/assets/`, made by
+//! `infra/assets/word-vectors.sh`): English word pieces distilled from the
+//! all-MiniLM-L6-v2 sentence model, and common Chinese words.
 //!
-//! A message's vector is the mean of its word pieces' vectors, so a wording no paraphrase
-//! used still lands near the paraphrases that mean the same ("missing" near "lost", "top
-//! up" near "add money"). A message with Chinese (or other CJK) text gets no vector: the
-//! model knows those scripts only character by character, and the few Latin words and
-//! digits in such a message measured worse than none.
+//! A message's vector is the mean of its words' vectors, so a wording no paraphrase used
+//! still lands near the paraphrases that mean the same ("missing" near "lost", "top up"
+//! near "add money", "多久" near "几天"). A message with CJK text is read as Chinese (by
+//! its jieba words; a word the table lacks takes the mean of its characters), any other as
+//! English (by its word pieces). The two languages' vectors are not comparable: a FAQ
+//! uses one of them (see `features.rs`).
 
 use crate::bot::text;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-/// Dimensions of a vector.
+/// Dimensions of a vector (the longest table's; a shorter one's vectors end in zeros).
 pub(crate) const DIMS: usize = 256;
 
-/// `KEFUWV01`, rows and dims (u32 LE), a f32 scale per row, then rows × dims int8 values.
-const VECTORS: &[u8] = include_bytes!("../../assets/word-vectors.bin");
-/// The model's word pieces, one per line, in row order ("##" marks a continuation).
+/// Each table: `KEFUWV01`, rows and dims (u32 LE), a f32 scale per row, then rows × dims
+/// int8 values; its words one per line, in row order.
+const PIECE_VECTORS: &[u8] = include_bytes!("../../assets/word-vectors.bin");
+/// The English model's word pieces ("##" marks a continuation).
 const PIECES: &str = include_str!("../../assets/word-pieces.txt");
+const CHINESE_VECTORS: &[u8] = include_bytes!("../../assets/zh-word-vectors.bin");
+const CHINESE_WORDS: &str = include_str!("../../assets/zh-words.txt");
 const MAGIC: &[u8] = b"KEFUWV01";
 /// Longer words are not split (BERT's own limit); they add nothing to the vector.
 const MAX_WORD_CHARS: usize = 100;
 
-static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    Table::parse(VECTORS, PIECES).expect("shared/assets/word-vectors.bin matches word-pieces.txt")
+static ENGLISH: LazyLock<Table> = LazyLock::new(|| {
+    Table::parse(PIECE_VECTORS, PIECES)
+        .expect("shared/assets/word-vectors.bin matches word-pieces.txt")
+});
+static CHINESE: LazyLock<Table> = LazyLock::new(|| {
+    Table::parse(CHINESE_VECTORS, CHINESE_WORDS)
+        .expect("shared/assets/zh-word-vectors.bin matches zh-words.txt")
 });
 
-/// The word pieces and their vectors.
+/// The language whose vectors a message has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Language {
+    English,
+    Chinese,
+}
+
+/// A message's unit-length vector, [`DIMS`] long, in its language's space.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MessageVector {
+    pub language: Language,
+    pub values: Vec<f32>,
+}
+
+/// Words (or word pieces) and their vectors.
 struct Table {
     ids: HashMap<&'static str, u32>,
+    dims: usize,
     scales: Vec<f32>,
     values: &'static [u8],
 }
 
 impl Table {
-    fn parse(bytes: &'static [u8], pieces: &'static str) -> Option<Self> {
+    fn parse(bytes: &'static [u8], words: &'static str) -> Option<Self> {
         let header = bytes.get(..16)?;
         let field = |at: usize| {
             u32::from_le_bytes(header[at..at + 4].try_into().expect("four bytes")) as usize
         };
         let (rows, dims) = (field(8), field(12));
-        let ids: HashMap<&str, u32> = pieces.lines().zip(0u32..).collect();
+        let ids: HashMap<&str, u32> = words.lines().zip(0u32..).collect();
         let scales_end = 16 + rows * 4;
         if &header[..8] != MAGIC
-            || dims != DIMS
-            || pieces.lines().count() != rows
+            || dims > DIMS
+            || words.lines().count() != rows
+            || ids.len() != rows
             || bytes.len() != scales_end + rows * dims
         {
             return None;
@@ -55,6 +81,7 @@ impl Table {
             .collect();
         Some(Self {
             ids,
+            dims,
             scales,
             values: &bytes[scales_end..],
         })
@@ -92,42 +119,70 @@ impl Table {
         }
     }
 
-    fn add_row(&self, id: u32, sum: &mut [f32]) {
+    /// Adds row `id`, times `weight`, to `sum`.
+    fn add_row(&self, id: u32, weight: f32, sum: &mut [f32]) {
         let row = id as usize;
-        let scale = self.scales[row];
-        let values = &self.values[row * DIMS..(row + 1) * DIMS];
+        let scale = self.scales[row] * weight;
+        let values = &self.values[row * self.dims..(row + 1) * self.dims];
         for (s, &v) in sum.iter_mut().zip(values) {
             *s += f32::from(v as i8) * scale;
         }
     }
+
+    /// Adds the vector of one Chinese word to `sum`: its own, or else the mean of its
+    /// characters' (jieba keeps words the table lacks); `false` if it has neither.
+    fn add_chinese_word(&self, word: &str, sum: &mut [f32]) -> bool {
+        if let Some(&id) = self.ids.get(word) {
+            self.add_row(id, 1.0, sum);
+            return true;
+        }
+        let mut key = [0u8; 4];
+        let chars: Vec<u32> = word
+            .chars()
+            .filter_map(|c| self.ids.get(&*c.encode_utf8(&mut key)).copied())
+            .collect();
+        for &id in &chars {
+            self.add_row(id, 1.0 / chars.len() as f32, sum);
+        }
+        !chars.is_empty()
+    }
 }
 
-/// The unit-length mean vector of the word pieces of `text`; `None` when it has none,
-/// or has CJK text.
-pub(crate) fn message_vector(text: &str) -> Option<Vec<f32>> {
+/// The unit-length mean vector of the words of `text`, in Chinese if it has CJK text and
+/// in English otherwise; `None` when no word of it has one.
+pub(crate) fn message_vector(text: &str) -> Option<MessageVector> {
     let normalized = text::normalize(text);
-    if normalized.chars().any(text::is_cjk) {
-        return None;
-    }
-    let table = &*TABLE;
-    let mut ids = Vec::new();
-    for word in normalized.split(' ') {
-        table.pieces(word, &mut ids);
-    }
-    if ids.is_empty() {
-        return None;
-    }
     let mut sum = vec![0.0f32; DIMS];
-    for &id in &ids {
-        table.add_row(id, &mut sum);
-    }
+    let mut any = false;
+    let language = if normalized.chars().any(text::is_cjk) {
+        let table = &*CHINESE;
+        for word in text::cjk_words(&normalized) {
+            any |= table.add_chinese_word(word, &mut sum);
+        }
+        Language::Chinese
+    } else {
+        let table = &*ENGLISH;
+        let mut ids = Vec::new();
+        for word in normalized.split(' ') {
+            table.pieces(word, &mut ids);
+        }
+        for &id in &ids {
+            table.add_row(id, 1.0, &mut sum);
+        }
+        any = !ids.is_empty();
+        Language::English
+    };
     let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
-    (norm > 0.0).then(|| sum.iter().map(|v| v / norm).collect())
+    (any && norm > 0.0).then(|| MessageVector {
+        language,
+        values: sum.iter().map(|v| v / norm).collect(),
+    })
 }
 
-/// Parses the table now rather than on the first message (call at cold start).
+/// Parses the tables now rather than on the first message (call at cold start).
 pub(crate) fn warm_up() {
-    LazyLock::force(&TABLE);
+    LazyLock::force(&ENGLISH);
+    LazyLock::force(&CHINESE);
 }
 
 #[cfg(test)]
@@ -136,30 +191,40 @@ mod tests {
 
     fn cosine(a: &str, b: &str) -> f32 {
         let (a, b) = (message_vector(a).expect("a"), message_vector(b).expect("b"));
-        a.iter().zip(&b).map(|(x, y)| x * y).sum()
+        assert_eq!(a.language, b.language);
+        a.values.iter().zip(&b.values).map(|(x, y)| x * y).sum()
     }
 
     #[test]
-    fn given_shipped_asset_when_parsed_then_it_has_the_model_vocabulary() {
-        let table = &*TABLE;
-        assert_eq!(table.scales.len(), PIECES.lines().count());
-        assert_eq!(
-            table.ids.get("card"),
-            Some(&(PIECES.lines().position(|p| p == "card").expect("card") as u32))
-        );
+    fn given_shipped_assets_when_parsed_then_they_have_their_vocabularies() {
+        for (table, words, word) in [
+            (&*ENGLISH, PIECES, "card"),
+            (&*CHINESE, CHINESE_WORDS, "快递"),
+        ] {
+            assert_eq!(table.scales.len(), words.lines().count());
+            assert_eq!(
+                table.ids.get(word),
+                Some(&(words.lines().position(|p| p == word).expect("word") as u32))
+            );
+        }
+        assert_eq!((ENGLISH.dims, CHINESE.dims), (DIMS, 200));
         assert!(
-            Table::parse(&VECTORS[..VECTORS.len() - 1], PIECES).is_none(),
+            Table::parse(&PIECE_VECTORS[..PIECE_VECTORS.len() - 1], PIECES).is_none(),
             "truncated"
         );
         assert!(
-            Table::parse(VECTORS, "card\n").is_none(),
+            Table::parse(PIECE_VECTORS, "card\n").is_none(),
             "other vocabulary"
+        );
+        assert!(
+            Table::parse(CHINESE_VECTORS, PIECES).is_none(),
+            "another table's words"
         );
     }
 
     #[test]
     fn given_words_when_split_then_pieces_follow_wordpiece() {
-        let table = &*TABLE;
+        let table = &*ENGLISH;
         let mut ids = Vec::new();
         table.pieces("unaffordable", &mut ids);
         let names: Vec<&str> = ids
@@ -181,7 +246,8 @@ mod tests {
     #[test]
     fn given_paraphrases_when_embedded_then_meaning_beats_unrelated_words() {
         let v = message_vector("My card has not arrived yet").expect("english");
-        let norm: f32 = v.iter().map(|x| x * x).sum();
+        assert_eq!(v.language, Language::English);
+        let norm: f32 = v.values.iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-4, "{norm}");
         let same = cosine(
             "my card still hasn't come",
@@ -192,14 +258,45 @@ mod tests {
             "what is the exchange rate for euros",
         );
         assert!(same > other + 0.1, "{same} vs {other}");
-        assert!(
-            message_vector("退款多久到账").is_none(),
-            "Chinese is left to the lexical features"
-        );
-        assert!(
-            message_vector("iPhone手机壳").is_none(),
-            "and so is a mixed message"
-        );
         assert!(message_vector("").is_none() && message_vector("?!").is_none());
+    }
+
+    #[test]
+    fn given_chinese_paraphrases_when_embedded_then_meaning_beats_unrelated_words() {
+        let v = message_vector("我的快递什么时候到").expect("chinese");
+        assert_eq!(v.language, Language::Chinese);
+        assert!(v.values[CHINESE.dims..].iter().all(|&x| x == 0.0), "padded");
+        // Uncentred, all Chinese vectors are alike; the features centre them.
+        let same = cosine("我的快递什么时候到", "包裹几天能送到");
+        let other = cosine("我的快递什么时候到", "怎么开发票");
+        assert!(same > other + 0.02, "{same} vs {other}");
+        assert_eq!(
+            message_vector("iPhone手机壳").expect("mixed").language,
+            Language::Chinese,
+            "any CJK text makes a message Chinese"
+        );
+        assert_eq!(
+            message_vector("退貨").expect("traditional").values,
+            message_vector("退货").expect("simplified").values
+        );
+    }
+
+    #[test]
+    fn given_word_missing_from_table_when_embedded_then_its_characters_stand_in() {
+        let table = &*CHINESE;
+        let word = "快递费退";
+        assert!(table.ids.get(word).is_none());
+        let (mut whole, mut parts) = (vec![0.0f32; DIMS], vec![0.0f32; DIMS]);
+        assert!(table.add_chinese_word(word, &mut whole));
+        for c in ["快", "递", "费", "退"] {
+            table.add_chinese_word(c, &mut parts);
+        }
+        for (w, p) in whole.iter().zip(&parts) {
+            assert!((w * 4.0 - p).abs() < 1e-3, "{w} vs {p}");
+        }
+        assert!(
+            !table.add_chinese_word("\u{3400}\u{3401}", &mut whole),
+            "no known character"
+        );
     }
 }
