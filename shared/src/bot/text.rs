@@ -249,12 +249,19 @@ fn simplify(c: char) -> char {
     }
 }
 
-/// The jieba words of the CJK runs of normalised text, stopwords included.
+/// The words of the CJK runs of normalised text, stopwords included, as jieba's search
+/// mode cuts them: each word, and the known shorter words inside a long one ("退货流程",
+/// "退货", "流程"), with unknown words guessed by its HMM.
 pub fn cjk_words(normalized: &str) -> Vec<&str> {
     normalized
         .split(|c: char| !is_cjk(c))
         .filter(|run| !run.is_empty())
-        .flat_map(|run| JIEBA.cut(run, false).into_iter().map(|token| token.word))
+        .flat_map(|run| {
+            JIEBA
+                .cut_for_search(run, true)
+                .into_iter()
+                .map(|token| token.word)
+        })
         .collect()
 }
 
@@ -458,6 +465,20 @@ mod tests {
         assert_eq!(map.get("维修"), Some(&0));
         assert_eq!(map.get("refund"), Some(&1));
         assert_eq!(map.len(), 3);
+    }
+
+    #[test]
+    fn given_mixed_text_when_cut_into_cjk_words_then_long_words_also_yield_their_parts() {
+        let normalized = normalize("iPhone 的售后服务中心在哪");
+        let words = cjk_words(&normalized);
+        assert!(words.contains(&"售后服务"), "{words:?}");
+        assert!(
+            words.contains(&"服务") && words.contains(&"中心"),
+            "{words:?}"
+        );
+        assert!(words.contains(&"的"), "stopwords stay: {words:?}");
+        assert!(words.iter().all(|w| w.chars().all(is_cjk)), "{words:?}");
+        assert!(cjk_words("hello world").is_empty());
     }
 
     #[test]
