@@ -5,8 +5,8 @@
 //! A message's vector is the mean of its words' vectors, so a wording no paraphrase used
 //! still lands near the paraphrases that mean the same ("missing" near "lost", "top up"
 //! near "add money", "多久" near "几天"). A message with CJK text is read as Chinese (by
-//! its jieba words; a word the table lacks takes the mean of its characters), any other as
-//! English (by its word pieces). The two languages' vectors are not comparable: a FAQ
+//! its words as jieba's search mode cuts them; a word the table lacks takes the mean of its
+//! characters), any other as English (by its word pieces). The two languages' vectors are not comparable: a FAQ
 //! uses one of them (see `features.rs`).
 
 use crate::bot::text;
@@ -285,7 +285,7 @@ mod tests {
     fn given_word_missing_from_table_when_embedded_then_its_characters_stand_in() {
         let table = &*CHINESE;
         let word = "快递费退";
-        assert!(table.ids.get(word).is_none());
+        assert!(!table.ids.contains_key(word));
         let (mut whole, mut parts) = (vec![0.0f32; DIMS], vec![0.0f32; DIMS]);
         assert!(table.add_chinese_word(word, &mut whole));
         for c in ["快", "递", "费", "退"] {
