@@ -458,10 +458,17 @@ mod tests {
 
     #[test]
     fn given_chinese_faq_when_transformed_then_chinese_vectors_are_used_and_english_ones_not() {
-        let f = Featurizer::fit(["怎么退货", "我的快递到哪了", "运费怎么算"]);
+        let f = Featurizer::fit(["怎么退货", "我的快递到哪了", "iPhone运费怎么算"]);
         assert_eq!(f.vectors, Some(Language::Chinese));
         let v = f.transform("包裹到哪了");
         assert_eq!(v.len() - f.lexical(&v).len(), DIMS);
+        let english = f.transform("iphone shipping");
+        assert!(!english.is_empty());
+        assert_eq!(
+            f.lexical(&english),
+            english,
+            "an English vector is in another space"
+        );
         let en = f.transform("where is my 快递 parcel");
         assert_eq!(
             en.len() - f.lexical(&en).len(),
