@@ -11,10 +11,14 @@
 //! (`calibrate_labelled`): they calibrate, they never train. The temperature and the weight of the
 //! nearest-paraphrase similarity minimise the held-out negative log-likelihood; the
 //! threshold is the lowest confidence at which answering stays within
-//! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered.
+//! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered. Each
+//! language has its own threshold, chosen on its own questions when there are
+//! [`MIN_LANGUAGE_QUESTIONS`] of them: in a mixed FAQ one language's entries may be surer
+//! than the other's, and one threshold for both would answer the other too rarely.
 
 use crate::bot::classifier::{Blend, Classifier, Scores, TrainConfig, XorShift};
 use crate::bot::features::SparseVec;
+use crate::bot::word_vectors::Language;
 use serde::Deserialize;
 
 /// Share of all questions the bot may answer wrongly at the calibrated threshold (a wrong
@@ -34,6 +38,10 @@ const MAX_HELD_PER_FOLD: usize = 2_000;
 /// Folds stop running once this many held-out questions are observed: a few thousand
 /// pin the threshold down, and each fold costs a training.
 const ENOUGH_OBSERVATIONS: usize = 4_000;
+
+/// In-scope questions a language needs for a threshold of its own; with fewer it takes
+/// the threshold chosen on all questions.
+const MIN_LANGUAGE_QUESTIONS: usize = 50;
 
 /// Temperatures tried (geometric grid).
 const TEMPERATURES: [f32; 12] = [
@@ -59,8 +67,16 @@ pub struct Calibration {
     pub temperature: f32,
     /// Weight of the nearest-paraphrase similarity in an entry's logit.
     pub similarity: f32,
-    /// Answer when the calibrated confidence reaches this.
-    pub threshold: f32,
+    /// Answer a message in the language of [`Language::ALL`] when the calibrated
+    /// confidence reaches this.
+    pub thresholds: [f32; 2],
+}
+
+impl Calibration {
+    /// The threshold for messages in `language`.
+    pub(crate) fn threshold(&self, language: Language) -> f32 {
+        self.thresholds[language.index()]
+    }
 }
 
 impl Default for Calibration {
@@ -68,7 +84,7 @@ impl Default for Calibration {
         Self {
             temperature: 1.0,
             similarity: 0.0,
-            threshold: 0.5,
+            thresholds: [0.5; 2],
         }
     }
 }
@@ -77,6 +93,8 @@ impl Default for Calibration {
 pub(crate) struct Observation {
     /// The expected class, `None` when out of scope.
     pub expected: Option<u32>,
+    /// The question's language.
+    pub language: Language,
     /// Raw scores and nearest-paraphrase similarities of the touched classes.
     pub scores: Vec<(u32, f32, f32)>,
     /// Classes the softmax runs over.
@@ -84,10 +102,11 @@ pub(crate) struct Observation {
 }
 
 impl Observation {
-    /// Records `scores` for a question expecting `expected`.
-    pub fn new(scores: &Scores, classes: u32, expected: Option<u32>) -> Self {
+    /// Records `scores` for a question in `language` expecting `expected`.
+    pub fn new(scores: &Scores, classes: u32, expected: Option<u32>, language: Language) -> Self {
         Self {
             expected,
+            language,
             scores: scores
                 .touched()
                 .iter()
@@ -129,9 +148,10 @@ impl Observation {
     }
 }
 
-/// Cross-validates on `samples` (vector, entry) over `classes` entries.
+/// Cross-validates on `samples` (vector, entry), in `languages`, over `classes` entries.
 pub(crate) fn cross_validate(
     samples: &[(SparseVec, u32)],
+    languages: &[Language],
     classes: usize,
     features: usize,
     config: &TrainConfig,
@@ -184,44 +204,45 @@ pub(crate) fn cross_validate(
         }
         let model = Classifier::train(&train, features, classes, config);
         for (i, expected) in held {
-            observations.push(observe(&model, &samples[i].0, expected, &mut scores));
+            let question = (&samples[i].0, expected, languages[i]);
+            observations.push(observe(&model, question, &mut scores));
         }
     }
     choose(&observations, Some(OUT_OF_SCOPE_PRIOR))
 }
 
 /// Calibrates `model` (trained on the paraphrases only) on a labelled validation set
-/// (vector, entry or `None` when out of scope): its questions are new to the model, so
-/// what it says about them is what it will say about customers' questions.
+/// (vector, entry or `None` when out of scope, language): its questions are new to the
+/// model, so what it says about them is what it will say about customers' questions.
 pub(crate) fn calibrate_labelled(
     model: &Classifier,
-    labelled: &[(SparseVec, Option<u32>)],
+    labelled: &[(SparseVec, Option<u32>, Language)],
 ) -> Calibration {
     let mut scores = Scores::default();
     let observations: Vec<Observation> = labelled
         .iter()
-        .map(|(x, expected)| observe(model, x, *expected, &mut scores))
+        .map(|(x, expected, language)| observe(model, (x, *expected, *language), &mut scores))
         .collect();
     choose(&observations, None)
 }
 
-/// What `model` says about `x`; a message sharing no feature gets no candidate, as in
-/// the matcher.
+/// What `model` says about a question (vector, expected entry, language); a message
+/// sharing no feature gets no candidate, as in the matcher.
 fn observe(
     model: &Classifier,
-    x: &SparseVec,
-    expected: Option<u32>,
+    (x, expected, language): (&SparseVec, Option<u32>, Language),
     scores: &mut Scores,
 ) -> Observation {
     if x.is_empty() {
         return Observation {
             expected,
+            language,
             scores: Vec::new(),
             classes: model.classes(),
         };
     }
     model.score(x, scores);
-    Observation::new(scores, model.classes(), expected)
+    Observation::new(scores, model.classes(), expected, language)
 }
 
 /// The temperature and threshold best for `observations`. With `oos_prior`, in-scope and
@@ -246,7 +267,19 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
         .map(|blend| (nll(&in_scope, blend), blend))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map_or(Blend::PLAIN, |(_, blend)| blend);
-    let threshold = threshold(observations, blend, oos_prior);
+    let overall = threshold(observations, blend, oos_prior);
+    let thresholds = Language::ALL.map(|language| {
+        let own: Vec<&Observation> = observations
+            .iter()
+            .filter(|o| o.language == language)
+            .collect();
+        let own_in_scope = own.iter().filter(|o| o.expected.is_some()).count();
+        if own_in_scope >= MIN_LANGUAGE_QUESTIONS {
+            threshold(own, blend, oos_prior)
+        } else {
+            overall
+        }
+    });
     let right = in_scope
         .iter()
         .filter(|o| o.at(blend).0 == o.expected)
@@ -255,16 +288,17 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
         held_out = observations.len(),
         accuracy = right as f32 / in_scope.len() as f32,
         nll = nll(&in_scope, blend) / in_scope.len() as f32,
-        answered_at_budget = answered_share(observations, blend, threshold),
+        answered_at_budget = answered_share(observations, blend, thresholds),
         temperature = blend.temperature,
         similarity = blend.similarity,
-        threshold,
+        english_threshold = thresholds[Language::English.index()],
+        chinese_threshold = thresholds[Language::Chinese.index()],
         "FAQ model calibrated on held-out questions"
     );
     Calibration {
         temperature: blend.temperature,
         similarity: blend.similarity,
-        threshold,
+        thresholds,
     }
 }
 
@@ -275,14 +309,15 @@ fn nll(in_scope: &[&Observation], blend: Blend) -> f32 {
         .sum::<f32>()
 }
 
-/// Share of in-scope questions answered rightly at `threshold`.
-fn answered_share(observations: &[Observation], blend: Blend, threshold: f32) -> f32 {
+/// Share of in-scope questions answered rightly at their language's threshold.
+fn answered_share(observations: &[Observation], blend: Blend, thresholds: [f32; 2]) -> f32 {
     let mut in_scope = 0;
     let mut right = 0;
     for o in observations {
         if let Some(expected) = o.expected {
             in_scope += 1;
             let (best, confidence, _) = o.at(blend);
+            let threshold = thresholds[o.language.index()];
             right += usize::from(best == Some(expected) && confidence >= threshold);
         }
     }
@@ -290,7 +325,12 @@ fn answered_share(observations: &[Observation], blend: Blend, threshold: f32) ->
 }
 
 /// The lowest threshold keeping wrong answers within budget.
-fn threshold(observations: &[Observation], blend: Blend, oos_prior: Option<f32>) -> f32 {
+fn threshold<'a>(
+    observations: impl IntoIterator<Item = &'a Observation>,
+    blend: Blend,
+    oos_prior: Option<f32>,
+) -> f32 {
+    let observations: Vec<&Observation> = observations.into_iter().collect();
     let n_in = observations.iter().filter(|o| o.expected.is_some()).count() as f32;
     let n_out = observations.len() as f32 - n_in;
     // Weight of one wrong answer, as a share of all questions.
@@ -342,6 +382,7 @@ mod tests {
     fn observation(expected: Option<u32>, scores: &[(u32, f32)]) -> Observation {
         Observation {
             expected,
+            language: Language::English,
             scores: scores.iter().map(|&(c, s)| (c, s, 0.0)).collect(),
             classes: 4,
         }
@@ -363,11 +404,65 @@ mod tests {
         let confident = observations[0].at(blend).1;
         let wrong = observations[7].at(blend).1;
         // One wrong answer (10%) would exceed the budget: the threshold sits above it.
-        assert!(
-            calibration.threshold > wrong,
-            "{calibration:?} wrong at {wrong}"
+        let threshold = calibration.threshold(Language::English);
+        assert!(threshold > wrong, "{calibration:?} wrong at {wrong}");
+        assert!(threshold <= confident, "{calibration:?}");
+        assert_eq!(
+            calibration.threshold(Language::Chinese),
+            threshold,
+            "no Chinese questions: the threshold of all"
         );
-        assert!(calibration.threshold <= confident, "{calibration:?}");
+    }
+
+    #[test]
+    fn given_languages_with_their_own_confidence_when_chosen_then_each_gets_its_threshold() {
+        // English questions are answered surely, Chinese ones less so; both are mostly
+        // right, and each language's wrong answers come at its lower confidences.
+        let mut observations = Vec::new();
+        for (language, right, wrong) in
+            [(Language::English, 6.0, 3.0), (Language::Chinese, 3.0, 1.5)]
+        {
+            for k in 0..MIN_LANGUAGE_QUESTIONS {
+                let (class, score) = if k % 10 == 0 { (1, wrong) } else { (0, right) };
+                observations.push(Observation {
+                    language,
+                    ..observation(Some(0), &[(class, score)])
+                });
+            }
+        }
+        let calibration = choose(&observations, None);
+        let (english, chinese) = (
+            calibration.threshold(Language::English),
+            calibration.threshold(Language::Chinese),
+        );
+        assert!(chinese < english, "{calibration:?}");
+        let blend = Blend {
+            temperature: calibration.temperature,
+            similarity: calibration.similarity,
+        };
+        for o in &observations {
+            let (best, confidence, _) = o.at(blend);
+            if best == o.expected {
+                assert!(
+                    confidence >= calibration.threshold(o.language),
+                    "{calibration:?}"
+                );
+            }
+        }
+        // Fewer questions in a language than it takes: the threshold of all.
+        observations.truncate(MIN_LANGUAGE_QUESTIONS + 10);
+        let calibration = choose(&observations, None);
+        assert_eq!(
+            calibration.threshold(Language::Chinese),
+            threshold(
+                &observations,
+                Blend {
+                    temperature: calibration.temperature,
+                    similarity: calibration.similarity
+                },
+                None
+            )
+        );
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub(crate) struct TrainConfig {
     /// The dense model is trained when features × entries stays within this (memory and
     /// bundle size: four bytes each).
     pub max_dense_weights: usize,
-    /// ... and paraphrase features × entries within this (time of one L-BFGS step).
+    /// ... and paraphrase features × entries within this (time of one L-BFGS step; each
+    /// paraphrase with a word vector has a few hundred features).
     pub max_dense_work: usize,
     /// L2 strength of the dense model, per paraphrase.
     pub dense_l2: f32,
@@ -59,7 +60,7 @@ impl Default for TrainConfig {
             budget: 400_000_000,
             max_feature_classes: 1_000,
             max_dense_weights: 3_000_000,
-            max_dense_work: 40_000_000,
+            max_dense_work: 120_000_000,
             dense_l2: 1e-4,
             dense_iterations: 200,
         }

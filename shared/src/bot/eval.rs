@@ -14,6 +14,7 @@ use crate::bot::calibrate::Labelled;
 use crate::bot::faq::FaqEntry;
 use crate::bot::index::FaqIndex;
 use crate::bot::matcher::Decision;
+use crate::bot::word_vectors::Language;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::time::Instant;
@@ -50,7 +51,8 @@ pub struct EvalReport {
     /// Highest `accuracy_in_scope` over all confidence thresholds with `wrong_answer_rate`
     /// at most 10% on these questions: how trustworthy the confidence is.
     pub accuracy_at_wrong_10: f64,
-    /// The threshold the index calibrated and used.
+    /// The threshold the index calibrated and used, for the language most of the queries
+    /// are in (each language has its own).
     pub threshold: f64,
     /// Whether it was calibrated on a validation set (else on the paraphrases).
     pub calibrated_on_validation: bool,
@@ -157,12 +159,17 @@ pub fn evaluate(
         oos_recall: (oos > 0).then(|| share(oos_silent, oos)),
         wrong_answer_rate: share(wrong, n),
         accuracy_at_wrong_10: accuracy_at_wrong(&mut sweep, n, in_scope, WRONG_10),
-        threshold: f64::from(
-            index
-                .config()
-                .threshold
-                .unwrap_or_else(|| index.calibrated_threshold()),
-        ),
+        threshold: f64::from(index.config().threshold.unwrap_or_else(|| {
+            let chinese = queries
+                .iter()
+                .filter(|q| Language::of(&q.text) == Language::Chinese)
+                .count();
+            index.threshold_in(if chinese * 2 > n {
+                Language::Chinese
+            } else {
+                Language::English
+            })
+        })),
         calibrated_on_validation: validation.is_some_and(|v| !v.is_empty()),
         p50_us: percentile(&latencies, 0.50),
         p99_us: percentile(&latencies, 0.99),

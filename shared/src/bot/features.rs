@@ -11,12 +11,13 @@
 //!   inflections the stemmer misses, compounds);
 //! - `p`: pairs of consecutive words ("not working" is not "working").
 //!
-//! After them come [`DIMS`] dense features: the message's word vector ([`word_vectors`],
-//! English or Chinese: the FAQ's language) less the paraphrases' mean vector, weighted by
-//! [`vector_weight`], so the classifier also learns what an entry *means* and not only
-//! which words its paraphrases used. Centring keeps "is in the FAQ's language" out of the
-//! vector: a message without one scores like a typical paraphrase there, and does not
-//! become sure of an entry in the other language just because it lacks the vector.
+//! After them come [`DIMS`] dense features, the English dimensions then the Chinese ones:
+//! the message's word vector ([`word_vectors`]) in its language's dimensions, less the
+//! mean vector of the paraphrases in that language and weighted by [`vector_weight`], so
+//! the classifier also learns what an entry *means* and not only which words its
+//! paraphrases used. Centring keeps the language out of the vector: a message without a
+//! vector in one language's dimensions scores like a typical paraphrase there, and does
+//! not become sure of an entry in the other language just because it lacks the vector.
 //!
 //! Feature strings are hashed to 64 bits (collisions are negligible at FAQ sizes); the
 //! vocabulary is the sorted hashes seen in the paraphrases, each with its IDF. Values are
@@ -36,13 +37,6 @@ fn vector_weight(language: Language) -> f32 {
     }
 }
 
-/// Share of paraphrases that must have a vector in one language for that language's
-/// vectors to be used. The two languages' vectors are not comparable, and the FAQ has one
-/// "don't know" threshold, calibrated on all its paraphrases; in a mixed FAQ the entries
-/// of one language, made surer by their vectors, would set it, and questions in the other
-/// would be answered less often. A mixed FAQ keeps to wording.
-const VECTOR_MIN_SHARE: f32 = 0.9;
-
 /// Longest word whose character n-grams are taken; longer ones are noise.
 const MAX_GRAM_WORD: usize = 24;
 
@@ -58,11 +52,9 @@ pub(crate) struct Featurizer {
     idf: Vec<f32>,
     /// The IDF of a feature no paraphrase has.
     unseen_idf: f32,
-    /// The language whose word vectors messages get (see [`VECTOR_MIN_SHARE`]); messages
-    /// in another, or any message when `None`, leave those dimensions empty.
-    vectors: Option<Language>,
-    /// Mean word vector of the paraphrases that have one in that language (else zeros).
-    vector_mean: Vec<f32>,
+    /// Per language of [`Language::ALL`], the mean vector of the paraphrases that have
+    /// one; `None` when none has, and then messages leave those dimensions empty.
+    vector_means: [Option<Vec<f32>>; 2],
 }
 
 impl Featurizer {
@@ -79,17 +71,11 @@ impl Featurizer {
         let mut all: Vec<u64> = Vec::new();
         let mut n = 0u32;
         // Per language: paraphrases with a vector, and the sum of their vectors.
-        let mut sums = [
-            (Language::English, 0u32, vec![0.0f32; DIMS]),
-            (Language::Chinese, 0u32, vec![0.0f32; DIMS]),
-        ];
+        let mut sums = Language::ALL.map(|language| (0u32, vec![0.0f32; language.dims()]));
         for doc in docs {
             n += 1;
             if let Some(vector) = &doc.vector {
-                let (_, count, sum) = sums
-                    .iter_mut()
-                    .find(|(language, ..)| *language == vector.language)
-                    .expect("every language has a sum");
+                let (count, sum) = &mut sums[vector.language.index()];
                 *count += 1;
                 for (m, v) in sum.iter_mut().zip(&vector.values) {
                     *m += v;
@@ -112,18 +98,10 @@ impl Featurizer {
             df.push(run.len() as u32);
         }
         let n = n as f32;
-        let (vectors, vector_mean) = sums
-            .into_iter()
-            .find(|&(_, count, _)| count > 0 && count as f32 >= VECTOR_MIN_SHARE * n)
-            .map_or((None, vec![0.0; DIMS]), |(language, count, sum)| {
-                (
-                    Some(language),
-                    sum.iter().map(|m| m / count as f32).collect(),
-                )
-            });
         Self {
-            vectors,
-            vector_mean,
+            vector_means: sums.map(|(count, sum)| {
+                (count > 0).then(|| sum.iter().map(|m| m / count as f32).collect())
+            }),
             unseen_idf: (1.0 + n).ln() + 1.0,
             hashes,
             idf: df
@@ -149,8 +127,8 @@ impl Featurizer {
 
     /// The TF-IDF vector of `text` over the known features (unknown ones are dropped).
     pub fn transform(&self, text: &str) -> SparseVec {
-        // A FAQ that keeps to wording needs no vector: skip computing it.
-        let doc = if self.vectors.is_some() {
+        // A FAQ without vectors (none of its paraphrases has one) skips computing them.
+        let doc = if self.vector_means.iter().any(Option::is_some) {
             Hashed::of(text)
         } else {
             Hashed::lexical(text)
@@ -186,19 +164,18 @@ impl Featurizer {
         }
         // A message sharing no word or n-gram with any paraphrase is unlike all of them,
         // whatever its vector says: it stays empty.
-        let vector = doc
-            .vector
-            .as_ref()
-            .filter(|v| Some(v.language) == self.vectors && !out.is_empty());
-        if let Some(vector) = vector {
-            let first = self.hashes.len() as u32;
+        let vector = doc.vector.as_ref().filter(|_| !out.is_empty());
+        if let Some(vector) = vector
+            && let Some(mean) = &self.vector_means[vector.language.index()]
+        {
+            let first = (self.hashes.len() + vector.language.offset()) as u32;
+            let weight = vector_weight(vector.language);
             let centred = vector
                 .values
                 .iter()
-                .zip(&self.vector_mean)
-                .map(|(v, m)| v - m);
-            let weight = vector_weight(vector.language);
-            out.extend((first..).zip(centred.map(|v| v * weight)));
+                .zip(mean)
+                .map(|(v, m)| (v - m) * weight);
+            out.extend((first..).zip(centred));
         }
         out
     }
@@ -206,13 +183,11 @@ impl Featurizer {
     /// Appends the vocabulary to `out` (see [`Featurizer::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.unseen_idf.to_le_bytes());
-        out.push(match self.vectors {
-            None => 0,
-            Some(Language::English) => 1,
-            Some(Language::Chinese) => 2,
-        });
-        for m in &self.vector_mean {
-            out.extend_from_slice(&m.to_le_bytes());
+        for mean in &self.vector_means {
+            out.push(u8::from(mean.is_some()));
+            for m in mean.iter().flatten() {
+                out.extend_from_slice(&m.to_le_bytes());
+            }
         }
         out.extend_from_slice(&(self.hashes.len() as u64).to_le_bytes());
         for h in &self.hashes {
@@ -226,13 +201,14 @@ impl Featurizer {
     /// Reads a vocabulary written by [`Featurizer::write`], advancing `input`.
     pub fn read(input: &mut &[u8]) -> Result<Self> {
         let unseen_idf = read_array(input, 1, f32::from_le_bytes)?[0];
-        let vectors = match read_array(input, 1, u8::from_le_bytes)?[0] {
-            0 => None,
-            1 => Some(Language::English),
-            2 => Some(Language::Chinese),
-            _ => return Err(Error::Corrupt("FAQ model: bad vector language".into())),
-        };
-        let vector_mean = read_array(input, DIMS, f32::from_le_bytes)?;
+        let mut vector_means = [None, None];
+        for (mean, language) in vector_means.iter_mut().zip(Language::ALL) {
+            *mean = match read_array(input, 1, u8::from_le_bytes)?[0] {
+                0 => None,
+                1 => Some(read_array(input, language.dims(), f32::from_le_bytes)?),
+                _ => return Err(Error::Corrupt("FAQ model: bad vector flag".into())),
+            };
+        }
         let n = usize::try_from(read_u64(input)?)
             .map_err(|_| Error::Corrupt("FAQ model: vocabulary too large".into()))?;
         let hashes = read_array(input, n, u64::from_le_bytes)?;
@@ -244,8 +220,7 @@ impl Featurizer {
             hashes,
             idf,
             unseen_idf,
-            vectors,
-            vector_mean,
+            vector_means,
         })
     }
 }
@@ -419,37 +394,38 @@ mod tests {
         assert!((known - 1.0).abs() < 1e-4, "{known}");
         assert!(f.transform("完全无关").is_empty() || f.transform("完全无关").len() < 3);
         assert!(f.transform("").is_empty());
-        // A mixed FAQ keeps to wording.
-        assert_eq!(f.lexical(&v), v);
+        assert_eq!(
+            v.len() - f.lexical(&v).len(),
+            Language::English.dims(),
+            "a mixed FAQ has both languages' vectors"
+        );
     }
 
     #[test]
     fn given_english_faq_when_transformed_then_word_piece_dimensions_follow_the_lexical_ones() {
         let english = ["track my package", "cancel my order", "where is my parcel"];
         let f = Featurizer::fit(english);
+        let dims = Language::English.dims();
         let v = f.transform("has my parcel shipped");
-        assert_eq!(v.len() - f.lexical(&v).len(), DIMS);
+        assert_eq!(v.len() - f.lexical(&v).len(), dims);
+        let first = f.len() - DIMS;
         assert!(
             v.iter()
                 .rev()
-                .take(DIMS)
-                .all(|&(i, _)| i as usize >= f.len() - DIMS)
+                .take(dims)
+                .all(|&(i, _)| (first..first + dims).contains(&(i as usize)))
         );
         let zh = f.transform("我的包裹 parcel");
-        assert_eq!(
-            f.lexical(&zh),
-            zh,
-            "a Chinese message's vector is in another space"
-        );
+        assert_eq!(f.lexical(&zh), zh, "no paraphrase has a Chinese vector");
         assert!(
             f.transform("zzqx").is_empty(),
             "nothing in common: no vector either"
         );
         // Centred on the paraphrases' mean.
-        let mut mean = vec![0.0f32; DIMS];
+        let mut mean = vec![0.0f32; dims];
         for text in english {
             let x = f.transform(text);
-            for (m, (_, value)) in mean.iter_mut().zip(&x[x.len() - DIMS..]) {
+            for (m, (_, value)) in mean.iter_mut().zip(&x[x.len() - dims..]) {
                 *m += value;
             }
         }
@@ -457,28 +433,40 @@ mod tests {
     }
 
     #[test]
-    fn given_chinese_faq_when_transformed_then_chinese_vectors_are_used_and_english_ones_not() {
+    fn given_faq_languages_when_transformed_then_each_message_gets_its_own_languages_dimensions() {
+        let vector_part = |f: &Featurizer, x: &SparseVec| -> Vec<usize> {
+            let first = f.len() - DIMS;
+            x.iter()
+                .map(|&(i, _)| i as usize)
+                .filter(|&i| i >= first)
+                .map(|i| i - first)
+                .collect()
+        };
+        let chinese = Language::Chinese.offset()..DIMS;
         let f = Featurizer::fit(["怎么退货", "我的快递到哪了", "iPhone运费怎么算"]);
-        assert_eq!(f.vectors, Some(Language::Chinese));
         let v = f.transform("包裹到哪了");
-        assert_eq!(v.len() - f.lexical(&v).len(), DIMS);
+        assert_eq!(vector_part(&f, &v), chinese.clone().collect::<Vec<_>>());
         let english = f.transform("iphone shipping");
         assert!(!english.is_empty());
         assert_eq!(
             f.lexical(&english),
             english,
-            "an English vector is in another space"
+            "no paraphrase has an English vector"
         );
-        let en = f.transform("where is my 快递 parcel");
+        let mixed_message = f.transform("where is my 快递 parcel");
         assert_eq!(
-            en.len() - f.lexical(&en).len(),
-            DIMS,
+            vector_part(&f, &mixed_message),
+            chinese.clone().collect::<Vec<_>>(),
             "any CJK text reads as Chinese"
         );
         let mixed = Featurizer::fit(["怎么退货", "我的快递到哪了", "track my package"]);
-        assert_eq!(mixed.vectors, None);
-        let v = mixed.transform("包裹到哪了");
-        assert_eq!(mixed.lexical(&v), v, "a mixed FAQ keeps to wording");
+        let zh = mixed.transform("包裹到哪了");
+        assert_eq!(vector_part(&mixed, &zh), chinese.collect::<Vec<_>>());
+        let en = mixed.transform("where is my package");
+        assert_eq!(
+            vector_part(&mixed, &en),
+            (0..Language::English.dims()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -498,9 +486,10 @@ mod tests {
         let f = Featurizer::fit(["怎么退货", "track my package"]);
         let english = Featurizer::fit(["track my package", "cancel my order"]);
         let chinese = Featurizer::fit(["怎么退货", "运费怎么算"]);
+        let used = |f: &Featurizer| f.vector_means.clone().map(|m| m.is_some());
         assert_eq!(
-            (f.vectors, english.vectors, chinese.vectors),
-            (None, Some(Language::English), Some(Language::Chinese))
+            (used(&f), used(&english), used(&chinese)),
+            ([true, true], [true, false], [false, true])
         );
         for f in [&f, &english, &chinese] {
             let mut bytes = Vec::new();

@@ -11,6 +11,7 @@ use crate::bot::faq::FaqEntry;
 use crate::bot::matcher::MatcherConfig;
 use crate::bot::model::FaqModel;
 use crate::bot::text;
+use crate::bot::word_vectors::Language;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -195,9 +196,15 @@ impl FaqIndex {
         })
     }
 
-    /// The "don't know" threshold calibrated when the index was built.
-    pub fn calibrated_threshold(&self) -> f32 {
-        self.model.calibration.threshold
+    /// The "don't know" threshold calibrated when the index was built, for messages in
+    /// the language of `text` (Chinese when it has CJK text, else English).
+    pub fn calibrated_threshold(&self, text: &str) -> f32 {
+        self.threshold_in(Language::of(text))
+    }
+
+    /// The "don't know" threshold for messages in `language`.
+    pub(crate) fn threshold_in(&self, language: Language) -> f32 {
+        self.model.calibration.threshold(language)
     }
 
     /// The entries, in source order.
@@ -442,7 +449,8 @@ pub(crate) mod tests {
         let at = |q: f64| micros[((micros.len() - 1) as f64 * q).round() as usize];
         eprintln!(
             "{} entries, {} paraphrases: build {} ms, bundle {} bytes, load {} ms, \
-             query p50 {:.0} µs p99 {:.0} µs, best entry right {right}/{}, threshold {:.3}",
+             query p50 {:.0} µs p99 {:.0} µs, best entry right {right}/{}, \
+             thresholds English {:.3} Chinese {:.3}",
             entries.len(),
             loaded.paraphrase_count(),
             build.as_millis(),
@@ -451,7 +459,8 @@ pub(crate) mod tests {
             at(0.5),
             at(0.99),
             micros.len(),
-            loaded.calibrated_threshold(),
+            loaded.threshold_in(Language::English),
+            loaded.threshold_in(Language::Chinese),
         );
         assert!(right * 10 >= micros.len() * 9, "{right}/{}", micros.len());
     }

@@ -87,7 +87,7 @@ impl FaqIndex {
     pub fn answer_with(&self, text: &str, config: &MatcherConfig) -> Decision {
         let threshold = config
             .threshold
-            .unwrap_or_else(|| self.calibrated_threshold());
+            .unwrap_or_else(|| self.calibrated_threshold(text));
         if let Some(&entry) = self.exact.get(&text::normalize(text)) {
             return Decision::Answer(self.found(entry, 1.0, 1.0));
         }
@@ -330,7 +330,10 @@ mod tests {
             INDEX.answer_with("邮费", &lenient),
             Decision::Answer(_)
         ));
-        assert!(INDEX.calibrated_threshold() > 0.0 && INDEX.calibrated_threshold() <= 1.0);
+        for text in ["邮费", "postage"] {
+            let threshold = INDEX.calibrated_threshold(text);
+            assert!(threshold > 0.0 && threshold <= 1.0, "{text}: {threshold}");
+        }
     }
 
     #[test]

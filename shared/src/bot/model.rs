@@ -7,12 +7,13 @@ use crate::bot::calibrate::{self, Calibration, Labelled};
 use crate::bot::classifier::{Blend, Classifier, Ranked, Scores, TrainConfig};
 use crate::bot::faq::FaqEntry;
 use crate::bot::features::{Featurizer, Hashed, SparseVec};
+use crate::bot::word_vectors::Language;
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 4;
+const MODEL_VERSION: u32 = 5;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
@@ -34,26 +35,31 @@ impl FaqModel {
     /// as out of scope). Validation questions never train: the model is the one the bot
     /// gets from the FAQ alone.
     pub fn build(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Self {
-        let hashed: Vec<(Hashed, u32)> = entries
+        let paraphrases: Vec<(&str, u32)> = entries
             .iter()
             .enumerate()
-            .flat_map(|(class, entry)| {
-                entry
-                    .paraphrases()
-                    .map(move |p| (Hashed::of(p), class as u32))
-            })
+            .flat_map(|(class, entry)| entry.paraphrases().map(move |p| (p, class as u32)))
             .collect();
+        let hashed: Vec<(Hashed, u32)> = paraphrases
+            .iter()
+            .map(|&(p, class)| (Hashed::of(p), class))
+            .collect();
+        let languages: Vec<Language> = paraphrases.iter().map(|&(p, _)| Language::of(p)).collect();
         let position: HashMap<&str, u32> = entries
             .iter()
             .enumerate()
             .map(|(i, e)| (e.id.as_str(), i as u32))
             .collect();
-        let labelled: Vec<(Hashed, Option<u32>)> = validation
+        let labelled: Vec<(Hashed, Option<u32>, Language)> = validation
             .unwrap_or_default()
             .iter()
             .map(|q| {
                 let expected = q.expected.as_deref().and_then(|id| position.get(id));
-                (Hashed::of(&q.text), expected.copied())
+                (
+                    Hashed::of(&q.text),
+                    expected.copied(),
+                    Language::of(&q.text),
+                )
             })
             .collect();
         let featurizer = Featurizer::fit_hashed(hashed.iter().map(|(doc, _)| doc));
@@ -65,11 +71,19 @@ impl FaqModel {
         let config = TrainConfig::default();
         let classifier = Classifier::train(&samples, featurizer.len(), entries.len(), &config);
         let calibration = if labelled.is_empty() {
-            calibrate::cross_validate(&samples, entries.len(), featurizer.len(), &config)
+            calibrate::cross_validate(
+                &samples,
+                &languages,
+                entries.len(),
+                featurizer.len(),
+                &config,
+            )
         } else {
-            let labelled: Vec<(SparseVec, Option<u32>)> = labelled
+            let labelled: Vec<(SparseVec, Option<u32>, Language)> = labelled
                 .iter()
-                .map(|(doc, expected)| (featurizer.transform_hashed(doc), *expected))
+                .map(|(doc, expected, language)| {
+                    (featurizer.transform_hashed(doc), *expected, *language)
+                })
                 .collect();
             calibrate::calibrate_labelled(&classifier, &labelled)
         };
@@ -78,7 +92,7 @@ impl FaqModel {
             features = featurizer.len(),
             shape = classifier.shape(),
             temperature = calibration.temperature,
-            threshold = calibration.threshold,
+            thresholds = ?calibration.thresholds,
             "FAQ model trained"
         );
         Self {
@@ -114,7 +128,9 @@ impl FaqModel {
         out.extend_from_slice(&MODEL_VERSION.to_le_bytes());
         out.extend_from_slice(&self.calibration.temperature.to_le_bytes());
         out.extend_from_slice(&self.calibration.similarity.to_le_bytes());
-        out.extend_from_slice(&self.calibration.threshold.to_le_bytes());
+        for threshold in self.calibration.thresholds {
+            out.extend_from_slice(&threshold.to_le_bytes());
+        }
         self.featurizer.write(out);
         self.classifier.write(out);
     }
@@ -128,7 +144,7 @@ impl FaqModel {
     /// Reads a model written by [`FaqModel::write`]; `entries` is the entry count it must
     /// classify into.
     pub fn read(mut input: &[u8], entries: usize) -> Result<Self> {
-        let header = crate::bot::features::read_array(&mut input, 4, u32::from_le_bytes)?;
+        let header = crate::bot::features::read_array(&mut input, 5, u32::from_le_bytes)?;
         if header[0] != MODEL_VERSION {
             return Err(Error::Corrupt(format!(
                 "FAQ model version {} is not supported",
@@ -138,7 +154,7 @@ impl FaqModel {
         let calibration = Calibration {
             temperature: f32::from_bits(header[1]),
             similarity: f32::from_bits(header[2]),
-            threshold: f32::from_bits(header[3]),
+            thresholds: [f32::from_bits(header[3]), f32::from_bits(header[4])],
         };
         let featurizer = Featurizer::read(&mut input)?;
         let classifier = Classifier::read(&mut input, featurizer.len())?;
@@ -181,8 +197,9 @@ mod tests {
         assert_eq!(calibrated.featurizer, plain.featurizer);
         // The same weights: validation questions only choose how scores become confidences.
         assert_eq!(calibrated.classifier, plain.classifier);
-        let threshold = calibrated.calibration.threshold;
-        assert!(threshold > 0.0 && threshold <= 1.0, "{threshold}");
+        for threshold in calibrated.calibration.thresholds {
+            assert!(threshold > 0.0 && threshold <= 1.0, "{threshold}");
+        }
     }
 
     #[test]

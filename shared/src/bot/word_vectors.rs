@@ -6,15 +6,16 @@
 //! still lands near the paraphrases that mean the same ("missing" near "lost", "top up"
 //! near "add money", "多久" near "几天"). A message with CJK text is read as Chinese (by
 //! its words as jieba's search mode cuts them; a word the table lacks takes the mean of its
-//! characters), any other as English (by its word pieces). The two languages' vectors are not comparable: a FAQ
-//! uses one of them (see `features.rs`).
+//! characters), any other as English (by its word pieces). The two languages' vectors are
+//! not comparable: each has its own dimensions among the classifier's features (see
+//! `features.rs`).
 
 use crate::bot::text;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-/// Dimensions of a vector (the longest table's; a shorter one's vectors end in zeros).
-pub(crate) const DIMS: usize = 256;
+/// Dimensions of both languages' vectors together.
+pub(crate) const DIMS: usize = Language::English.dims() + Language::Chinese.dims();
 
 /// Each table: `KEFUWV01`, rows and dims (u32 LE), a f32 scale per row, then rows × dims
 /// int8 values; its words one per line, in row order.
@@ -28,22 +29,54 @@ const MAGIC: &[u8] = b"KEFUWV01";
 const MAX_WORD_CHARS: usize = 100;
 
 static ENGLISH: LazyLock<Table> = LazyLock::new(|| {
-    Table::parse(PIECE_VECTORS, PIECES)
+    Table::parse(PIECE_VECTORS, PIECES, Language::English.dims())
         .expect("shared/assets/word-vectors.bin matches word-pieces.txt")
 });
 static CHINESE: LazyLock<Table> = LazyLock::new(|| {
-    Table::parse(CHINESE_VECTORS, CHINESE_WORDS)
+    Table::parse(CHINESE_VECTORS, CHINESE_WORDS, Language::Chinese.dims())
         .expect("shared/assets/zh-word-vectors.bin matches zh-words.txt")
 });
 
-/// The language whose vectors a message has.
+/// The language a message is read in: whose vectors it gets, and whose "don't know"
+/// threshold applies to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Language {
     English,
     Chinese,
 }
 
-/// A message's unit-length vector, [`DIMS`] long, in its language's space.
+impl Language {
+    pub const ALL: [Language; 2] = [Language::English, Language::Chinese];
+
+    /// Chinese when `text` has CJK text, English otherwise.
+    pub fn of(text: &str) -> Self {
+        if text.chars().any(text::is_cjk) {
+            Language::Chinese
+        } else {
+            Language::English
+        }
+    }
+
+    /// Dimensions of the language's vectors.
+    pub const fn dims(self) -> usize {
+        match self {
+            Language::English => 256,
+            Language::Chinese => 200,
+        }
+    }
+
+    /// Position in [`Language::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Where the language's vector starts within the [`DIMS`] of both.
+    pub fn offset(self) -> usize {
+        Language::ALL[..self.index()].iter().map(|l| l.dims()).sum()
+    }
+}
+
+/// A message's unit-length vector, [`Language::dims`] long, in its language's space.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MessageVector {
     pub language: Language,
@@ -59,7 +92,7 @@ struct Table {
 }
 
 impl Table {
-    fn parse(bytes: &'static [u8], words: &'static str) -> Option<Self> {
+    fn parse(bytes: &'static [u8], words: &'static str, expected_dims: usize) -> Option<Self> {
         let header = bytes.get(..16)?;
         let field = |at: usize| {
             u32::from_le_bytes(header[at..at + 4].try_into().expect("four bytes")) as usize
@@ -68,7 +101,7 @@ impl Table {
         let ids: HashMap<&str, u32> = words.lines().zip(0u32..).collect();
         let scales_end = 16 + rows * 4;
         if &header[..8] != MAGIC
-            || dims > DIMS
+            || dims != expected_dims
             || words.lines().count() != rows
             || ids.len() != rows
             || bytes.len() != scales_end + rows * dims
@@ -152,14 +185,14 @@ impl Table {
 /// in English otherwise; `None` when no word of it has one.
 pub(crate) fn message_vector(text: &str) -> Option<MessageVector> {
     let normalized = text::normalize(text);
-    let mut sum = vec![0.0f32; DIMS];
+    let language = Language::of(&normalized);
+    let mut sum = vec![0.0f32; language.dims()];
     let mut any = false;
-    let language = if normalized.chars().any(text::is_cjk) {
+    if language == Language::Chinese {
         let table = &*CHINESE;
         for word in text::cjk_words(&normalized) {
             any |= table.add_chinese_word(word, &mut sum);
         }
-        Language::Chinese
     } else {
         let table = &*ENGLISH;
         let mut ids = Vec::new();
@@ -170,8 +203,7 @@ pub(crate) fn message_vector(text: &str) -> Option<MessageVector> {
             table.add_row(id, 1.0, &mut sum);
         }
         any = !ids.is_empty();
-        Language::English
-    };
+    }
     let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
     (any && norm > 0.0).then(|| MessageVector {
         language,
@@ -207,18 +239,26 @@ mod tests {
                 Some(&(words.lines().position(|p| p == word).expect("word") as u32))
             );
         }
-        assert_eq!((ENGLISH.dims, CHINESE.dims), (DIMS, 200));
+        assert_eq!((ENGLISH.dims, CHINESE.dims), (256, 200));
+        assert_eq!(
+            (Language::English.offset(), Language::Chinese.offset()),
+            (0, 256)
+        );
         assert!(
-            Table::parse(&PIECE_VECTORS[..PIECE_VECTORS.len() - 1], PIECES).is_none(),
+            Table::parse(&PIECE_VECTORS[..PIECE_VECTORS.len() - 1], PIECES, 256).is_none(),
             "truncated"
         );
         assert!(
-            Table::parse(PIECE_VECTORS, "card\n").is_none(),
+            Table::parse(PIECE_VECTORS, "card\n", 256).is_none(),
             "other vocabulary"
         );
         assert!(
-            Table::parse(CHINESE_VECTORS, PIECES).is_none(),
+            Table::parse(CHINESE_VECTORS, PIECES, 200).is_none(),
             "another table's words"
+        );
+        assert!(
+            Table::parse(PIECE_VECTORS, PIECES, 200).is_none(),
+            "other dimensions"
         );
     }
 
@@ -265,7 +305,7 @@ mod tests {
     fn given_chinese_paraphrases_when_embedded_then_meaning_beats_unrelated_words() {
         let v = message_vector("我的快递什么时候到").expect("chinese");
         assert_eq!(v.language, Language::Chinese);
-        assert!(v.values[CHINESE.dims..].iter().all(|&x| x == 0.0), "padded");
+        assert_eq!(v.values.len(), Language::Chinese.dims());
         // Uncentred, all Chinese vectors are alike; the features centre them.
         let same = cosine("我的快递什么时候到", "包裹几天能送到");
         let other = cosine("我的快递什么时候到", "怎么开发票");
@@ -286,7 +326,7 @@ mod tests {
         let table = &*CHINESE;
         let word = "快递费退";
         assert!(!table.ids.contains_key(word));
-        let (mut whole, mut parts) = (vec![0.0f32; DIMS], vec![0.0f32; DIMS]);
+        let (mut whole, mut parts) = (vec![0.0f32; 200], vec![0.0f32; 200]);
         assert!(table.add_chinese_word(word, &mut whole));
         for c in ["快", "递", "费", "退"] {
             table.add_chinese_word(c, &mut parts);
