@@ -24,9 +24,10 @@ pub(crate) struct Neighbours {
 
 impl Neighbours {
     /// Indexes `samples` (vector, entry) over `features` features, of which only those
-    /// below `lexical` are posted: the word-piece dimensions after them are in every
-    /// English paraphrase, and visiting every paraphrase per dimension would cost more than
-    /// the rest of a query while adding little to what the regression makes of them.
+    /// below `lexical` are posted: the word-vector dimensions after them are in every
+    /// paraphrase of their language, and visiting every paraphrase per dimension would
+    /// cost more than the rest of a query while adding little to what the regression
+    /// makes of them.
     pub fn build(samples: &[(SparseVec, u32)], features: usize, lexical: usize) -> Self {
         let posted = |x: &SparseVec| {
             let end = x.partition_point(|&(f, _)| (f as usize) < lexical);
