@@ -3,13 +3,14 @@
 //! Each message yields feature strings of several kinds, so one wording meets another
 //! however it is cut:
 //!
-//! - `w`: the analysed terms of [`text::terms`] (jieba words and bigrams, English stems);
-//! - `s`: the synonym group of a term ([`text::synonym_group`]);
-//! - `c` / `b`: every CJK character and character bigram of a run (jieba may cut the
-//!   query and the paraphrase differently, or not know a word at all);
-//! - `g`: character 3–5-grams of each English word padded with `^`/`$` (typos,
+//! - terms: the analysed terms of [`text::terms`] (jieba words and bigrams, English
+//!   stems);
+//! - synonyms: the synonym group of a term ([`text::synonym_group`]);
+//! - characters and bigrams: every CJK character and character bigram of a run (jieba
+//!   may cut the query and the paraphrase differently, or not know a word at all);
+//! - grams: character 3–5-grams of each English word padded with `^`/`$` (typos,
 //!   inflections the stemmer misses, compounds);
-//! - `p`: pairs of consecutive words ("not working" is not "working").
+//! - pairs: consecutive English words ("not working" is not "working").
 //!
 //! After them come [`DIMS`] dense features, the English dimensions then the Chinese ones:
 //! the message's word vector ([`word_vectors`]) in its language's dimensions, less the
@@ -21,7 +22,8 @@
 //!
 //! Feature strings are hashed to 64 bits (collisions are negligible at FAQ sizes); the
 //! vocabulary is the sorted hashes seen in the paraphrases, each with its IDF. Values are
-//! sublinear TF × IDF, L2-normalised.
+//! sublinear TF × IDF × the weight of the feature's kind ([`Kind::weight`]),
+//! L2-normalised.
 
 use crate::bot::text;
 use crate::bot::word_vectors::{self, DIMS, Language, MessageVector};
@@ -149,11 +151,11 @@ impl Featurizer {
                 tf += 1;
                 i += 1;
             }
+            let value = (1.0 + (tf as f32).ln()) * Kind::of(h).weight();
             if let Ok(feature) = self.hashes.binary_search(&h) {
-                let value = (1.0 + (tf as f32).ln()) * self.idf[feature];
-                out.push((feature as u32, value));
+                out.push((feature as u32, value * self.idf[feature]));
             } else {
-                unseen += ((1.0 + (tf as f32).ln()) * self.unseen_idf).powi(2);
+                unseen += (value * self.unseen_idf).powi(2);
             }
         }
         let norm = (out.iter().map(|(_, v)| v * v).sum::<f32>() + unseen).sqrt();
@@ -281,14 +283,61 @@ pub(crate) fn read_array<T, const N: usize>(
         .collect())
 }
 
-/// FNV-1a over a kind tag and a string: stable across builds and platforms.
-fn hash(kind: u8, text: &str) -> u64 {
+/// The kinds of feature string, hashed apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Term,
+    Synonym,
+    Char,
+    Bigram,
+    Gram,
+    Pair,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Term,
+        Kind::Synonym,
+        Kind::Char,
+        Kind::Bigram,
+        Kind::Gram,
+        Kind::Pair,
+    ];
+
+    /// How much a feature of this kind counts against the others. A single CJK character
+    /// matches however jieba cuts the query and the paraphrase, so it is the surest
+    /// evidence that two Chinese wordings share a word; a bigram often straddles two
+    /// words and repeats what the words say. (Measured on Chinese held-out questions:
+    /// characters ×2 and bigrams ×0.75 raise top-1 and accuracy at 10% wrong.)
+    fn weight(self) -> f32 {
+        match self {
+            Kind::Char => 2.0,
+            Kind::Bigram => 0.75,
+            _ => 1.0,
+        }
+    }
+
+    /// The kind of a feature, from the low bits of its hash (see [`hash`]).
+    fn of(hash: u64) -> Kind {
+        Kind::ALL
+            .get((hash & KIND_BITS) as usize)
+            .copied()
+            .unwrap_or(Kind::Term)
+    }
+}
+
+/// The low bits of a feature hash that name its [`Kind`].
+const KIND_BITS: u64 = 0b111;
+
+/// FNV-1a over a kind and a string: stable across builds and platforms. The low bits
+/// hold the kind, so a feature's weight is known from its hash alone.
+fn hash(kind: Kind, text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in std::iter::once(kind).chain(text.bytes()) {
+    for byte in std::iter::once(kind as u8).chain(text.bytes()) {
         h ^= u64::from(byte);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h
+    (h & !KIND_BITS) | kind as u64
 }
 
 /// The hashed feature strings of `text`, with repeats.
@@ -296,9 +345,9 @@ fn raw_features(text: &str) -> Vec<u64> {
     let mut out = Vec::new();
     for term in text::terms(text) {
         if let Some(group) = text::synonym_group(&term) {
-            out.push(hash(b's', &group.to_string()));
+            out.push(hash(Kind::Synonym, &group.to_string()));
         }
-        out.push(hash(b'w', &term));
+        out.push(hash(Kind::Term, &term));
     }
     let normalized = text::normalize(text);
     let mut previous: Option<&str> = None;
@@ -316,7 +365,7 @@ fn raw_features(text: &str) -> Vec<u64> {
             } else {
                 word_grams(run, &mut out);
                 if let Some(previous) = previous {
-                    out.push(hash(b'p', &format!("{previous} {run}")));
+                    out.push(hash(Kind::Pair, &format!("{previous} {run}")));
                 }
                 previous = Some(run);
             }
@@ -331,9 +380,9 @@ fn cjk_grams(run: &str, out: &mut Vec<u64>) {
     let ends: Vec<usize> = run.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
     let mut start = 0;
     for (k, &end) in ends.iter().enumerate() {
-        out.push(hash(b'c', &run[start..end]));
+        out.push(hash(Kind::Char, &run[start..end]));
         if let Some(&next) = ends.get(k + 1) {
-            out.push(hash(b'b', &run[start..next]));
+            out.push(hash(Kind::Bigram, &run[start..next]));
         }
         start = end;
     }
@@ -353,7 +402,7 @@ fn word_grams(word: &str, out: &mut Vec<u64>) {
         for window in chars.windows(n) {
             buf.clear();
             buf.extend(window);
-            out.push(hash(b'g', &buf));
+            out.push(hash(Kind::Gram, &buf));
         }
     }
 }
@@ -479,6 +528,23 @@ mod tests {
         // Another cut of the same Chinese words still shares most features.
         let zh = f.transform("顺丰能发");
         assert!(cosine(&zh, &f.transform("能发顺丰吗")) > 0.5);
+    }
+
+    #[test]
+    fn given_feature_kinds_when_hashed_then_the_hash_names_the_kind_and_its_weight_applies() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::of(hash(kind, "退货")), kind);
+        }
+        // One paraphrase: every feature has the same IDF, so values differ by kind only.
+        let f = Featurizer::fit(["退货"]);
+        let x = f.transform("退货");
+        let value = |kind, text| {
+            let feature = f.hashes.binary_search(&hash(kind, text)).expect("feature") as u32;
+            x.iter().find(|&&(g, _)| g == feature).expect("value").1
+        };
+        let (character, bigram) = (value(Kind::Char, "退"), value(Kind::Bigram, "退货"));
+        assert!((character / bigram - 2.0 / 0.75).abs() < 1e-4);
+        assert!((value(Kind::Term, "退货") / bigram - 1.0 / 0.75).abs() < 1e-4);
     }
 
     #[test]
