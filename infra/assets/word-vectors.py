@@ -74,7 +74,7 @@ def encode(ids, mask=None):
 
 
 vocab = (model / "vocab.txt").read_text(encoding="utf-8").splitlines()
-ids = {piece: i for i, piece in enumerate(vocab)}
+piece_ids = {piece: i for i, piece in enumerate(vocab)}
 rows = len(vocab)
 
 
@@ -84,14 +84,14 @@ def word_pieces(text):
     text = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
     out = []
     for word in re.findall(r"\w+", text):
+        piece = lambda start, end: word[start:end] if start == 0 else "##" + word[start:end]
         start, pieces = 0, []
         while start < len(word):
-            end = next((e for e in range(len(word), start, -1)
-                        if (word[start:e] if start == 0 else "##" + word[start:e]) in ids), None)
+            end = next((e for e in range(len(word), start, -1) if piece(start, e) in piece_ids), None)
             if end is None:
                 pieces = []
                 break
-            pieces.append(ids[word[start:end] if start == 0 else "##" + word[start:end]])
+            pieces.append(piece_ids[piece(start, end)])
             start = end
         out += pieces
     return out[:62]
@@ -119,12 +119,12 @@ def embed_sentences(tokenized):
     for start in range(0, len(order), 128):
         batch = order[start:start + 128]
         length = max(len(tokenized[i]) for i in batch) + 2
-        ids_ = np.zeros((len(batch), length), np.int64)
+        ids = np.zeros((len(batch), length), np.int64)
         mask = np.zeros((len(batch), length), np.float32)
         for row, i in enumerate(batch):
-            ids_[row, :len(tokenized[i]) + 2] = [CLS, *tokenized[i], SEP]
+            ids[row, :len(tokenized[i]) + 2] = [CLS, *tokenized[i], SEP]
             mask[row, :len(tokenized[i]) + 2] = 1
-        out[batch] = (encode(ids_, mask) * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        out[batch] = (encode(ids, mask) * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         print(f"sentences {start + len(batch)}/{len(order)}", file=sys.stderr)
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
@@ -166,9 +166,9 @@ def refine(vectors):
 
 pooled = np.zeros((rows, HIDDEN), np.float32)
 for start in range(0, rows, 2048):
-    ids_ = np.array([[CLS, t, SEP] for t in range(start, min(rows, start + 2048))])
-    pooled[start:start + len(ids_)] = encode(ids_).mean(1)
-    print(f"{start + len(ids_)}/{rows}", file=sys.stderr)
+    ids = np.array([[CLS, t, SEP] for t in range(start, min(rows, start + 2048))])
+    pooled[start:start + len(ids)] = encode(ids).mean(1)
+    print(f"{start + len(ids)}/{rows}", file=sys.stderr)
 centred = pooled - pooled.mean(0)
 _, _, components = np.linalg.svd(centred, full_matrices=False)
 vectors = centred @ components[:DIMS].T
