@@ -10,7 +10,7 @@ if ! "$venv/bin/python" -c 'import rank_bm25, jieba' 2>/dev/null; then
   "$venv/bin/pip" install -q -r "$repo/infra/bench/requirements.txt"
 fi
 cargo build -q --release -p kefu-cli --manifest-path "$repo/Cargo.toml"
-kefu="$repo/target/release/kefu"
+kefu="${CARGO_TARGET_DIR:-$repo/target}/release/kefu"
 bot=() ref=()
 for name in banking77 massive_zh_cn banking77_oos massive_zh_cn_oos; do
   dir="$datasets/$name"

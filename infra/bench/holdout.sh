@@ -12,7 +12,7 @@ folds="${2:-6}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cargo build -q --release -p kefu-cli --manifest-path "$repo/Cargo.toml"
-kefu="$repo/target/release/kefu"
+kefu="${CARGO_TARGET_DIR:-$repo/target}/release/kefu"
 
 # Writes fold $3 of FAQ $1 to directory $2 (faq.jsonl, queries.jsonl).
 cut_fold() {
