@@ -1,7 +1,7 @@
 //! Static word vectors the bot is compiled with (`shared/assets/`, made by
 //! `infra/assets/word-vectors.sh`): English word pieces distilled from the
-//! all-MiniLM-L6-v2 sentence model (alone, then refined on sentences), and common
-//! Chinese words.
+//! all-MiniLM-L6-v2 sentence model (alone, then refined on sentences and mapped into the
+//! model's space), and common Chinese words.
 //!
 //! A message's vector is the mean of its words' vectors, so a wording no paraphrase used
 //! still lands near the paraphrases that mean the same ("missing" near "lost", "top up"
