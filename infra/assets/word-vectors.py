@@ -12,9 +12,11 @@
 3. They are carried into the model's own space: a ridge regression on the same
    sentences maps a sentence's mean vector to the model's embedding of it, and each
    vector is mapped (plus the map's offset, so a mean maps as a whole) and rotated onto
-   its DIMS principal axes. Averaging is linear, so a message's mean now lands where the
-   model would put it, and cosines between messages are the model's cosines, which tell
-   meanings apart better than those of the PCA space of step 1.
+   the DIMS leading axes of the mapped table (its rank is DIMS + 1 at most, so almost
+   nothing is lost). Averaging is linear, so a message's mean lands near where the model
+   would put the message, and cosines between messages come close to the model's, which
+   tell meanings apart better than those of the PCA space of step 1 (on banking77,
+   nearest-paraphrase accuracy by the vectors alone rose from 0.71 to 0.75).
 4. They are stored as int8 with one scale per row. The bot averages them over a
    message, so a wording the FAQ never used still lands near paraphrases that mean the
    same.
