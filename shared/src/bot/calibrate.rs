@@ -8,8 +8,8 @@
 //! the first few run, until a few thousand questions are observed: the build then costs
 //! about two trainings however big the FAQ is. When ops provide a labelled validation
 //! file, the model trained on the paraphrases is observed on its questions instead
-//! (`calibrate_labelled`): they calibrate, they never train. The temperature and the weight of the
-//! nearest-paraphrase similarity minimise the held-out negative log-likelihood; the
+//! (`calibrate_labelled`): they calibrate, they never train. The temperature and the weights of
+//! the nearest-paraphrase similarities minimise the held-out negative log-likelihood; the
 //! threshold is the lowest confidence at which answering stays within
 //! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered. Each
 //! language has its own threshold, chosen on its own questions when there are
@@ -48,8 +48,11 @@ const TEMPERATURES: [f32; 12] = [
     0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0,
 ];
 
-/// Weights of the nearest-paraphrase similarity tried (0: the regression alone).
+/// Weights of the nearest-paraphrase similarity by wording tried (0: the regression alone).
 const SIMILARITY_WEIGHTS: [f32; 8] = [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0];
+
+/// Weights of the nearest-paraphrase similarity by meaning tried.
+const MEANING_WEIGHTS: [f32; 5] = [0.0, 2.0, 4.0, 8.0, 16.0];
 
 /// A labelled question: the format of `queries.jsonl` and `val.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -63,10 +66,8 @@ pub struct Labelled {
 /// The outcome of calibration.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
-    /// Softmax temperature for the classifier's scores.
-    pub temperature: f32,
-    /// Weight of the nearest-paraphrase similarity in an entry's logit.
-    pub similarity: f32,
+    /// How the classifier's scores and similarities become probabilities.
+    pub(crate) blend: Blend,
     /// Answer a message in the language of [`Language::ALL`] when the calibrated
     /// confidence reaches this.
     pub thresholds: [f32; 2],
@@ -82,8 +83,7 @@ impl Calibration {
 impl Default for Calibration {
     fn default() -> Self {
         Self {
-            temperature: 1.0,
-            similarity: 0.0,
+            blend: Blend::PLAIN,
             thresholds: [0.5; 2],
         }
     }
@@ -95,8 +95,9 @@ pub(crate) struct Observation {
     pub expected: Option<u32>,
     /// The question's language.
     pub language: Language,
-    /// Raw scores and nearest-paraphrase similarities of the touched classes.
-    pub scores: Vec<(u32, f32, f32)>,
+    /// Each touched class with its raw score and its nearest paraphrases' similarities
+    /// by wording and by meaning.
+    pub scores: Vec<(u32, f32, f32, f32)>,
     /// Classes the softmax runs over.
     pub classes: u32,
 }
@@ -110,7 +111,7 @@ impl Observation {
             scores: scores
                 .touched()
                 .iter()
-                .map(|&c| (c, scores.get(c), scores.nearest(c)))
+                .map(|&c| (c, scores.get(c), scores.nearest(c), scores.meaning(c)))
                 .collect(),
             classes,
         }
@@ -121,8 +122,8 @@ impl Observation {
         let untouched = self.classes as usize - self.scores.len();
         let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
         let mut best: Option<(u32, f32)> = None;
-        for &(c, s, near) in &self.scores {
-            let z = blend.logit(s, near);
+        for &(c, s, near, meaning) in &self.scores {
+            let z = blend.logit(s, near, meaning);
             max = max.max(z);
             if best.is_none_or(|(bc, bz)| z > bz || (z == bz && c < bc)) {
                 best = Some((c, z));
@@ -133,15 +134,15 @@ impl Observation {
             + self
                 .scores
                 .iter()
-                .map(|&(_, s, near)| scaled(blend.logit(s, near)))
+                .map(|&(_, s, near, meaning)| scaled(blend.logit(s, near, meaning)))
                 .sum::<f32>();
         let p_best = best.map_or(0.0, |(_, z)| scaled(z) / total);
         let p_expected = self.expected.map_or(0.0, |e| {
             let z = self
                 .scores
                 .iter()
-                .find(|(c, _, _)| *c == e)
-                .map_or(0.0, |&(_, s, near)| blend.logit(s, near));
+                .find(|(c, ..)| *c == e)
+                .map_or(0.0, |&(_, s, near, meaning)| blend.logit(s, near, meaning));
             scaled(z) / total
         });
         (best.map(|(c, _)| c), p_best, p_expected)
@@ -256,12 +257,14 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
     if in_scope.is_empty() {
         return Calibration::default();
     }
-    let blend = SIMILARITY_WEIGHTS
+    let blend = MEANING_WEIGHTS
         .iter()
-        .flat_map(|&similarity| {
+        .flat_map(|&meaning| SIMILARITY_WEIGHTS.iter().map(move |&s| (meaning, s)))
+        .flat_map(|(meaning, similarity)| {
             TEMPERATURES.iter().map(move |&temperature| Blend {
                 temperature,
                 similarity,
+                meaning,
             })
         })
         .map(|blend| (nll(&in_scope, blend), blend))
@@ -291,15 +294,12 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
         answered_at_budget = answered_share(observations, blend, thresholds),
         temperature = blend.temperature,
         similarity = blend.similarity,
+        meaning = blend.meaning,
         english_threshold = thresholds[Language::English.index()],
         chinese_threshold = thresholds[Language::Chinese.index()],
         "FAQ model calibrated on held-out questions"
     );
-    Calibration {
-        temperature: blend.temperature,
-        similarity: blend.similarity,
-        thresholds,
-    }
+    Calibration { blend, thresholds }
 }
 
 fn nll(in_scope: &[&Observation], blend: Blend) -> f32 {
@@ -383,7 +383,7 @@ mod tests {
         Observation {
             expected,
             language: Language::English,
-            scores: scores.iter().map(|&(c, s)| (c, s, 0.0)).collect(),
+            scores: scores.iter().map(|&(c, s)| (c, s, 0.0, 0.0)).collect(),
             classes: 4,
         }
     }
@@ -397,10 +397,7 @@ mod tests {
         observations.push(observation(None, &[(2, 2.0)]));
         observations.push(observation(None, &[(3, 0.5)]));
         let calibration = choose(&observations, None);
-        let blend = Blend {
-            temperature: calibration.temperature,
-            similarity: calibration.similarity,
-        };
+        let blend = calibration.blend;
         let confident = observations[0].at(blend).1;
         let wrong = observations[7].at(blend).1;
         // One wrong answer (10%) would exceed the budget: the threshold sits above it.
@@ -436,10 +433,7 @@ mod tests {
             calibration.threshold(Language::Chinese),
         );
         assert!(chinese < english, "{calibration:?}");
-        let blend = Blend {
-            temperature: calibration.temperature,
-            similarity: calibration.similarity,
-        };
+        let blend = calibration.blend;
         for o in &observations {
             let (best, confidence, _) = o.at(blend);
             if best == o.expected {
@@ -454,15 +448,31 @@ mod tests {
         let calibration = choose(&observations, None);
         assert_eq!(
             calibration.threshold(Language::Chinese),
-            threshold(
-                &observations,
-                Blend {
-                    temperature: calibration.temperature,
-                    similarity: calibration.similarity
-                },
-                None
-            )
+            threshold(&observations, calibration.blend, None)
         );
+    }
+
+    #[test]
+    fn given_meaning_that_tells_entries_apart_when_chosen_then_it_gets_weight() {
+        // The regression scores both entries alike; the nearest paraphrase by meaning is
+        // closer in the expected one.
+        let observations: Vec<Observation> = (0..20)
+            .map(|k| {
+                let expected = k % 2;
+                let meaning = |c| if c == expected { 0.9 } else { 0.2 };
+                Observation {
+                    expected: Some(expected),
+                    language: Language::English,
+                    scores: (0..2).map(|c| (c, 1.0, 0.0, meaning(c))).collect(),
+                    classes: 2,
+                }
+            })
+            .collect();
+        let calibration = choose(&observations, None);
+        assert!(calibration.blend.meaning > 0.0, "{calibration:?}");
+        for o in &observations {
+            assert_eq!(o.at(calibration.blend).0, o.expected);
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //!   convergence with L-BFGS. A word seen only in other entries' paraphrases counts
 //!   against an entry, which tells similar entries apart best. Used while the weights and
 //!   the training work stay small (FAQs of up to a few hundred entries). Beside it, each
-//!   entry's nearest training paraphrase by cosine ([`neighbours`]): its similarity is
-//!   added to the entry's logit with a weight chosen at calibration ([`Blend`]).
+//!   entry's nearest training paraphrase by wording and by meaning ([`neighbours`]): the
+//!   two similarities are added to the entry's logit with weights chosen at calibration
+//!   ([`Blend`]).
 //! - **Sparse**: a weight only for a (feature, entry) pair where the feature occurs in one
 //!   of the entry's paraphrases; every other pair is zero. That keeps the model as small
 //!   as the training data (a 10,000-entry FAQ stays a few megabytes) and a query touches
@@ -20,7 +21,7 @@ mod dense;
 mod neighbours;
 
 use crate::bot::features::{SparseVec, read_array, read_u64};
-use crate::bot::word_vectors::DIMS;
+use crate::bot::word_vectors::{DIMS, Language};
 use crate::{Error, Result};
 use dense::Dense;
 use neighbours::Neighbours;
@@ -92,6 +93,12 @@ impl Classifier {
         let work = samples.iter().map(|(x, _)| x.len()).sum::<usize>();
         let dense = features.saturating_mul(classes) <= config.max_dense_weights
             && work.saturating_mul(classes) <= config.max_dense_work;
+        // The featurizer puts the word vector's dimensions last. Only the English ones are
+        // compared by meaning: their cosines are a sentence model's, while the Chinese
+        // vectors' cosines made answers worse on held-out questions.
+        let vectors = features.saturating_sub(DIMS);
+        let english = Language::English.offset() + vectors;
+        let english = english.min(features)..(english + Language::English.dims()).min(features);
         if dense {
             Self::Dense(
                 Dense::train(
@@ -101,8 +108,7 @@ impl Classifier {
                     config.dense_l2,
                     config.dense_iterations,
                 ),
-                // The featurizer puts the word vector's dimensions last.
-                Neighbours::build(samples, features, features.saturating_sub(DIMS)),
+                Neighbours::build(samples, features, vectors, english),
             )
         } else {
             Self::Sparse(Sparse::train(samples, features, classes, config))
@@ -114,8 +120,15 @@ impl Classifier {
         match self {
             Self::Dense(model, neighbours) => {
                 model.score(x, scores);
-                scores.nearest.resize(model.classes() as usize, 0.0);
-                neighbours.nearest(x, &mut scores.dots, &mut scores.nearest);
+                let classes = model.classes() as usize;
+                scores.nearest.resize(classes, 0.0);
+                scores.meaning.resize(classes, 0.0);
+                neighbours.nearest(
+                    x,
+                    &mut scores.dots,
+                    &mut scores.nearest,
+                    &mut scores.meaning,
+                );
             }
             Self::Sparse(model) => model.score(x, scores),
         }
@@ -142,7 +155,7 @@ impl Classifier {
     pub fn top(&self, scores: &Scores, blend: Blend, n: usize) -> Vec<Ranked> {
         let (max, total) = normaliser(self.classes(), scores, blend);
         let mut best: Vec<u32> = scores.touched.clone();
-        let logit = |c: u32| blend.logit(scores.get(c), scores.nearest(c));
+        let logit = |c: u32| scores.logit(c, blend);
         let order = |a: &u32, b: &u32| logit(*b).total_cmp(&logit(*a)).then_with(|| a.cmp(b));
         // Thousands of classes may be touched; only the first `n` need ordering.
         if n == 0 {
@@ -195,13 +208,16 @@ impl Classifier {
     }
 }
 
-/// How a class's regression score and nearest-paraphrase similarity make its logit.
+/// How a class's regression score and its nearest paraphrases' similarities make its
+/// logit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Blend {
     /// The regression score is divided by this.
     pub temperature: f32,
-    /// The similarity (0..=1) is multiplied by this.
+    /// The similarity by wording (0..=1) is multiplied by this.
     pub similarity: f32,
+    /// The similarity by meaning (at most 1) is multiplied by this.
+    pub meaning: f32,
 }
 
 impl Blend {
@@ -209,11 +225,13 @@ impl Blend {
     pub const PLAIN: Blend = Blend {
         temperature: 1.0,
         similarity: 0.0,
+        meaning: 0.0,
     };
 
-    /// The logit of a class scoring `score` whose nearest paraphrase is at `nearest`.
-    pub fn logit(&self, score: f32, nearest: f32) -> f32 {
-        score / self.temperature.max(1e-3) + self.similarity * nearest
+    /// The logit of a class scoring `score` whose nearest paraphrases are at `nearest` by
+    /// wording and at `meaning` by meaning.
+    pub fn logit(&self, score: f32, nearest: f32, meaning: f32) -> f32 {
+        score / self.temperature.max(1e-3) + self.similarity * nearest + self.meaning * meaning
     }
 }
 
@@ -221,7 +239,7 @@ impl Blend {
 /// classes have logit 0.
 fn normaliser(classes: u32, scores: &Scores, blend: Blend) -> (f32, f32) {
     let untouched = classes as usize - scores.touched.len();
-    let logit = |c: u32| blend.logit(scores.get(c), scores.nearest(c));
+    let logit = |c: u32| scores.logit(c, blend);
     let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
     for &c in &scores.touched {
         max = max.max(logit(c));
@@ -251,8 +269,11 @@ pub(crate) struct Scores {
     seen: Vec<bool>,
     /// Classes with a nonzero contribution, in first-touch order.
     touched: Vec<u32>,
-    /// Each class's nearest-paraphrase similarity (empty when the model keeps none).
+    /// Each class's nearest-paraphrase similarity by wording (empty when the model keeps
+    /// none).
     nearest: Vec<f32>,
+    /// ... and by meaning.
+    meaning: Vec<f32>,
     /// Scratch: similarity to each paraphrase.
     dots: Vec<f32>,
 }
@@ -263,9 +284,19 @@ impl Scores {
         self.dense.get(class as usize).copied().unwrap_or(0.0)
     }
 
-    /// The similarity of `class`'s nearest paraphrase (0 when unknown).
+    /// The similarity of `class`'s nearest paraphrase by wording (0 when unknown).
     pub fn nearest(&self, class: u32) -> f32 {
         self.nearest.get(class as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The similarity of `class`'s nearest paraphrase by meaning (0 when unknown).
+    pub fn meaning(&self, class: u32) -> f32 {
+        self.meaning.get(class as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The logit of `class` under `blend`.
+    pub fn logit(&self, class: u32, blend: Blend) -> f32 {
+        blend.logit(self.get(class), self.nearest(class), self.meaning(class))
     }
 
     /// The touched classes (the others scored 0).
@@ -285,6 +316,7 @@ impl Scores {
         }
         self.touched.clear();
         self.nearest.clear();
+        self.meaning.clear();
     }
 }
 
@@ -633,7 +665,7 @@ mod tests {
             model.score(&featurizer.transform("cancel my order"), &mut scores);
             let at = |temperature| Blend {
                 temperature,
-                similarity: 0.0,
+                ..Blend::PLAIN
             };
             let sharp = model.top(&scores, at(0.5), 1)[0].probability;
             let flat = model.top(&scores, at(4.0), 1)[0].probability;

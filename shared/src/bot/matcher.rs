@@ -2,8 +2,9 @@
 //!
 //! 1. A message that is, once normalised, one of an entry's paraphrases gets that entry.
 //! 2. Otherwise the classifier trained on the paraphrases (see `model`) ranks the entries
-//!    with softmax probabilities (regression scores and, for small FAQs, the similarity of
-//!    each entry's nearest paraphrase, blended as calibrated when the index was built):
+//!    with softmax probabilities (regression scores and, for small FAQs, the similarities
+//!    of each entry's nearest paraphrases by wording and by meaning, blended as calibrated
+//!    when the index was built):
 //!    the confidence is the probability that the best entry is the right one.
 //! 3. The decision: answer at or above the threshold (calibrated at build time, see
 //!    [`crate::bot::calibrate`], unless configured); ask the customer to choose when the

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 7;
+const MODEL_VERSION: u32 = 8;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
@@ -91,7 +91,7 @@ impl FaqModel {
             entries = entries.len(),
             features = featurizer.len(),
             shape = classifier.shape(),
-            temperature = calibration.temperature,
+            temperature = calibration.blend.temperature,
             thresholds = ?calibration.thresholds,
             "FAQ model trained"
         );
@@ -117,17 +117,16 @@ impl FaqModel {
 
     /// How scores become probabilities, as calibrated.
     fn blend(&self) -> Blend {
-        Blend {
-            temperature: self.calibration.temperature,
-            similarity: self.calibration.similarity,
-        }
+        self.calibration.blend
     }
 
     /// Appends the model to `out` (see [`FaqModel::read`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&MODEL_VERSION.to_le_bytes());
-        out.extend_from_slice(&self.calibration.temperature.to_le_bytes());
-        out.extend_from_slice(&self.calibration.similarity.to_le_bytes());
+        let blend = self.calibration.blend;
+        for value in [blend.temperature, blend.similarity, blend.meaning] {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
         for threshold in self.calibration.thresholds {
             out.extend_from_slice(&threshold.to_le_bytes());
         }
@@ -144,7 +143,7 @@ impl FaqModel {
     /// Reads a model written by [`FaqModel::write`]; `entries` is the entry count it must
     /// classify into.
     pub fn read(mut input: &[u8], entries: usize) -> Result<Self> {
-        let header = crate::bot::features::read_array(&mut input, 5, u32::from_le_bytes)?;
+        let header = crate::bot::features::read_array(&mut input, 6, u32::from_le_bytes)?;
         if header[0] != MODEL_VERSION {
             return Err(Error::Corrupt(format!(
                 "FAQ model version {} is not supported",
@@ -152,9 +151,12 @@ impl FaqModel {
             )));
         }
         let calibration = Calibration {
-            temperature: f32::from_bits(header[1]),
-            similarity: f32::from_bits(header[2]),
-            thresholds: [f32::from_bits(header[3]), f32::from_bits(header[4])],
+            blend: Blend {
+                temperature: f32::from_bits(header[1]),
+                similarity: f32::from_bits(header[2]),
+                meaning: f32::from_bits(header[3]),
+            },
+            thresholds: [f32::from_bits(header[4]), f32::from_bits(header[5])],
         };
         let featurizer = Featurizer::read(&mut input)?;
         let classifier = Classifier::read(&mut input, featurizer.len())?;

@@ -249,7 +249,7 @@ fn minimize(
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums: vectorises, and loses less precision on long vectors.
     let mut sums = [0.0f32; 8];
     let chunks = a.len() / 8 * 8;
