@@ -111,13 +111,8 @@ impl FaqModel {
         }
         SCORES.with_borrow_mut(|scores| {
             self.classifier.score(&x, scores);
-            self.classifier.top(scores, self.blend(), n)
+            self.classifier.top(scores, self.calibration.blend, n)
         })
-    }
-
-    /// How scores become probabilities, as calibrated.
-    fn blend(&self) -> Blend {
-        self.calibration.blend
     }
 
     /// Appends the model to `out` (see [`FaqModel::read`]).
