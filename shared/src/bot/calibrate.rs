@@ -8,7 +8,10 @@
 //! the first few run, until a few thousand questions are observed: the build then costs
 //! about two trainings however big the FAQ is. When ops provide a labelled validation
 //! file, the model trained on the paraphrases is observed on its questions instead
-//! (`calibrate_labelled`): they calibrate, they never train. The temperature and the weights of
+//! (`calibrate_labelled`): they calibrate, they never train. They also show how often
+//! customers ask for each entry, which paraphrases cannot (an FAQ lists each entry a few
+//! times; customers ask some entries far more often): each entry gets a log prior added to
+//! its logit ([`fit_priors`]). The temperature and the weights of
 //! the nearest-paraphrase similarities minimise the held-out negative log-likelihood; the
 //! threshold is the lowest confidence at which answering stays within
 //! [`WRONG_ANSWER_BUDGET`] wrong answers, so the most questions are answered. Each
@@ -16,7 +19,7 @@
 //! [`MIN_LANGUAGE_QUESTIONS`] of them: in a mixed FAQ one language's entries may be surer
 //! than the other's, and one threshold for both would answer the other too rarely.
 
-use crate::bot::classifier::{Blend, Classifier, Scores, TrainConfig, XorShift};
+use crate::bot::classifier::{Blend, Classifier, Scores, TrainConfig, XorShift, prior};
 use crate::bot::features::SparseVec;
 use crate::bot::word_vectors::Language;
 use serde::Deserialize;
@@ -64,10 +67,14 @@ pub struct Labelled {
 }
 
 /// The outcome of calibration.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
     /// How the classifier's scores and similarities become probabilities.
     pub(crate) blend: Blend,
+    /// Each entry's log prior, added to its logit: how much more often customers ask for
+    /// it than its paraphrases say. Learned from a labelled validation set only (see
+    /// [`fit_priors`]); empty otherwise.
+    pub(crate) priors: Vec<f32>,
     /// Answer a message in the language of [`Language::ALL`] when the calibrated
     /// confidence reaches this.
     pub thresholds: [f32; 2],
@@ -84,6 +91,7 @@ impl Default for Calibration {
     fn default() -> Self {
         Self {
             blend: Blend::PLAIN,
+            priors: Vec::new(),
             thresholds: [0.5; 2],
         }
     }
@@ -117,13 +125,17 @@ impl Observation {
         }
     }
 
-    /// Best class, its probability under `blend`, and the expected class's probability.
-    fn at(&self, blend: Blend) -> (Option<u32>, f32, f32) {
+    /// Best class, its probability under `blend` and `priors`, and the expected class's
+    /// probability.
+    fn at(&self, blend: Blend, priors: &[f32]) -> (Option<u32>, f32, f32) {
         let untouched = self.classes as usize - self.scores.len();
+        let logit = |&(c, s, near, meaning): &(u32, f32, f32, f32)| {
+            blend.logit(s, near, meaning) + prior(priors, c)
+        };
         let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
         let mut best: Option<(u32, f32)> = None;
-        for &(c, s, near, meaning) in &self.scores {
-            let z = blend.logit(s, near, meaning);
+        for candidate in &self.scores {
+            let (c, z) = (candidate.0, logit(candidate));
             max = max.max(z);
             if best.is_none_or(|(bc, bz)| z > bz || (z == bz && c < bc)) {
                 best = Some((c, z));
@@ -134,7 +146,7 @@ impl Observation {
             + self
                 .scores
                 .iter()
-                .map(|&(_, s, near, meaning)| scaled(blend.logit(s, near, meaning)))
+                .map(|candidate| scaled(logit(candidate)))
                 .sum::<f32>();
         let p_best = best.map_or(0.0, |(_, z)| scaled(z) / total);
         let p_expected = self.expected.map_or(0.0, |e| {
@@ -142,7 +154,7 @@ impl Observation {
                 .scores
                 .iter()
                 .find(|(c, ..)| *c == e)
-                .map_or(0.0, |&(_, s, near, meaning)| blend.logit(s, near, meaning));
+                .map_or(0.0, logit);
             scaled(z) / total
         });
         (best.map(|(c, _)| c), p_best, p_expected)
@@ -209,12 +221,15 @@ pub(crate) fn cross_validate(
             observations.push(observe(&model, question, &mut scores));
         }
     }
-    choose(&observations, Some(OUT_OF_SCOPE_PRIOR))
+    choose(&observations, Some(OUT_OF_SCOPE_PRIOR), Vec::new())
 }
 
 /// Calibrates `model` (trained on the paraphrases only) on a labelled validation set
 /// (vector, entry or `None` when out of scope, language): its questions are new to the
 /// model, so what it says about them is what it will say about customers' questions.
+/// They also say how often each entry is asked for, which the paraphrases cannot: the
+/// entries' priors are fitted under the first blend, then blend and thresholds are chosen
+/// again with them.
 pub(crate) fn calibrate_labelled(
     model: &Classifier,
     labelled: &[(SparseVec, Option<u32>, Language)],
@@ -224,7 +239,60 @@ pub(crate) fn calibrate_labelled(
         .iter()
         .map(|(x, expected, language)| observe(model, (x, *expected, *language), &mut scores))
         .collect();
-    choose(&observations, None)
+    let first = choose(&observations, None, Vec::new());
+    let priors = fit_priors(&observations, first.blend, model.classes());
+    choose(&observations, None, priors)
+}
+
+/// Strength of the Gaussian prior (mean 0, variance 1/this) on each entry's log prior: an
+/// entry needs a few validation questions before its prior moves far.
+const PRIOR_STRENGTH: f32 = 1.0;
+
+/// Steps of gradient descent fitting the priors (the objective is convex and smooth).
+const PRIOR_STEPS: usize = 500;
+
+/// Each entry's log prior maximising the likelihood of the in-scope `observations`' entries
+/// under `blend` (a bias per class, as in vector scaling), with a Gaussian prior of
+/// [`PRIOR_STRENGTH`] keeping entries with few questions near 0. Empty when there is
+/// nothing in scope.
+fn fit_priors(observations: &[Observation], blend: Blend, classes: u32) -> Vec<f32> {
+    let in_scope: Vec<(u32, Vec<(u32, f32)>)> = observations
+        .iter()
+        .filter_map(|o| {
+            let logits = o
+                .scores
+                .iter()
+                .map(|&(c, s, near, meaning)| (c, blend.logit(s, near, meaning)));
+            o.expected.map(|e| (e, logits.collect()))
+        })
+        .collect();
+    if in_scope.is_empty() {
+        return Vec::new();
+    }
+    let mut priors = vec![0.0f32; classes as usize];
+    let mut gradient = vec![0.0f32; classes as usize];
+    // The mean loss's gradient is 1/2-Lipschitz at most, so a step of 1 is safe.
+    let step = 1.0 / in_scope.len() as f32;
+    for _ in 0..PRIOR_STEPS {
+        gradient.fill(0.0);
+        for (expected, logits) in &in_scope {
+            let shifted = |&(c, z): &(u32, f32)| z + prior(&priors, c);
+            // Untouched classes have logit 0, as in [`Observation::at`].
+            let untouched = classes as usize - logits.len();
+            let floor = if untouched > 0 { 0.0 } else { f32::MIN };
+            let max = logits.iter().map(shifted).fold(floor, f32::max);
+            let total = untouched as f32 * (-max).exp()
+                + logits.iter().map(|l| (shifted(l) - max).exp()).sum::<f32>();
+            for l in logits {
+                gradient[l.0 as usize] += (shifted(l) - max).exp() / total;
+            }
+            gradient[*expected as usize] -= 1.0;
+        }
+        for (p, g) in priors.iter_mut().zip(&gradient) {
+            *p -= step * (g + PRIOR_STRENGTH * *p);
+        }
+    }
+    priors
 }
 
 /// What `model` says about a question (vector, expected entry, language); a message
@@ -246,10 +314,14 @@ fn observe(
     Observation::new(scores, model.classes(), expected, language)
 }
 
-/// The temperature and threshold best for `observations`. With `oos_prior`, in-scope and
-/// out-of-scope questions are weighed as if they came in that proportion; without it, as
-/// they come.
-pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Calibration {
+/// The blend and thresholds best for `observations` with the entries' `priors`. With
+/// `oos_prior`, in-scope and out-of-scope questions are weighed as if they came in that
+/// proportion; without it, as they come.
+pub(crate) fn choose(
+    observations: &[Observation],
+    oos_prior: Option<f32>,
+    priors: Vec<f32>,
+) -> Calibration {
     let in_scope: Vec<&Observation> = observations
         .iter()
         .filter(|o| o.expected.is_some())
@@ -267,10 +339,10 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
                 meaning,
             })
         })
-        .map(|blend| (nll(&in_scope, blend), blend))
+        .map(|blend| (nll(&in_scope, blend, &priors), blend))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map_or(Blend::PLAIN, |(_, blend)| blend);
-    let overall = threshold(observations, blend, oos_prior);
+    let overall = threshold(observations, blend, &priors, oos_prior);
     let thresholds = Language::ALL.map(|language| {
         let own: Vec<&Observation> = observations
             .iter()
@@ -278,20 +350,20 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
             .collect();
         let own_in_scope = own.iter().filter(|o| o.expected.is_some()).count();
         if own_in_scope >= MIN_LANGUAGE_QUESTIONS {
-            threshold(own, blend, oos_prior)
+            threshold(own, blend, &priors, oos_prior)
         } else {
             overall
         }
     });
     let right = in_scope
         .iter()
-        .filter(|o| o.at(blend).0 == o.expected)
+        .filter(|o| o.at(blend, &priors).0 == o.expected)
         .count();
     tracing::info!(
         held_out = observations.len(),
         accuracy = right as f32 / in_scope.len() as f32,
-        nll = nll(&in_scope, blend) / in_scope.len() as f32,
-        answered_at_budget = answered_share(observations, blend, thresholds),
+        nll = nll(&in_scope, blend, &priors) / in_scope.len() as f32,
+        answered_at_budget = answered_share(observations, blend, &priors, thresholds),
         temperature = blend.temperature,
         similarity = blend.similarity,
         meaning = blend.meaning,
@@ -299,24 +371,33 @@ pub(crate) fn choose(observations: &[Observation], oos_prior: Option<f32>) -> Ca
         chinese_threshold = thresholds[Language::Chinese.index()],
         "FAQ model calibrated on held-out questions"
     );
-    Calibration { blend, thresholds }
+    Calibration {
+        blend,
+        priors,
+        thresholds,
+    }
 }
 
-fn nll(in_scope: &[&Observation], blend: Blend) -> f32 {
+fn nll(in_scope: &[&Observation], blend: Blend, priors: &[f32]) -> f32 {
     in_scope
         .iter()
-        .map(|o| -(o.at(blend).2.max(1e-6)).ln())
+        .map(|o| -(o.at(blend, priors).2.max(1e-6)).ln())
         .sum::<f32>()
 }
 
 /// Share of in-scope questions answered rightly at their language's threshold.
-fn answered_share(observations: &[Observation], blend: Blend, thresholds: [f32; 2]) -> f32 {
+fn answered_share(
+    observations: &[Observation],
+    blend: Blend,
+    priors: &[f32],
+    thresholds: [f32; 2],
+) -> f32 {
     let mut in_scope = 0;
     let mut right = 0;
     for o in observations {
         if let Some(expected) = o.expected {
             in_scope += 1;
-            let (best, confidence, _) = o.at(blend);
+            let (best, confidence, _) = o.at(blend, priors);
             let threshold = thresholds[o.language.index()];
             right += usize::from(best == Some(expected) && confidence >= threshold);
         }
@@ -328,6 +409,7 @@ fn answered_share(observations: &[Observation], blend: Blend, thresholds: [f32; 
 fn threshold<'a>(
     observations: impl IntoIterator<Item = &'a Observation>,
     blend: Blend,
+    priors: &[f32],
     oos_prior: Option<f32>,
 ) -> f32 {
     let observations: Vec<&Observation> = observations.into_iter().collect();
@@ -345,7 +427,7 @@ fn threshold<'a>(
     let mut points: Vec<(f32, f32)> = observations
         .iter()
         .map(|o| {
-            let (best, confidence, _) = o.at(blend);
+            let (best, confidence, _) = o.at(blend, priors);
             let cost = match o.expected {
                 Some(e) if best == Some(e) => 0.0,
                 Some(_) => w_in,
@@ -396,10 +478,10 @@ mod tests {
         observations.push(observation(Some(1), &[(0, 3.0), (1, 1.0)]));
         observations.push(observation(None, &[(2, 2.0)]));
         observations.push(observation(None, &[(3, 0.5)]));
-        let calibration = choose(&observations, None);
+        let calibration = choose(&observations, None, Vec::new());
         let blend = calibration.blend;
-        let confident = observations[0].at(blend).1;
-        let wrong = observations[7].at(blend).1;
+        let confident = observations[0].at(blend, &[]).1;
+        let wrong = observations[7].at(blend, &[]).1;
         // One wrong answer (10%) would exceed the budget: the threshold sits above it.
         let threshold = calibration.threshold(Language::English);
         assert!(threshold > wrong, "{calibration:?} wrong at {wrong}");
@@ -427,7 +509,7 @@ mod tests {
                 });
             }
         }
-        let calibration = choose(&observations, None);
+        let calibration = choose(&observations, None, Vec::new());
         let (english, chinese) = (
             calibration.threshold(Language::English),
             calibration.threshold(Language::Chinese),
@@ -435,7 +517,7 @@ mod tests {
         assert!(chinese < english, "{calibration:?}");
         let blend = calibration.blend;
         for o in &observations {
-            let (best, confidence, _) = o.at(blend);
+            let (best, confidence, _) = o.at(blend, &[]);
             if best == o.expected {
                 assert!(
                     confidence >= calibration.threshold(o.language),
@@ -445,10 +527,10 @@ mod tests {
         }
         // Fewer questions in a language than it takes: the threshold of all.
         observations.truncate(MIN_LANGUAGE_QUESTIONS + 10);
-        let calibration = choose(&observations, None);
+        let calibration = choose(&observations, None, Vec::new());
         assert_eq!(
             calibration.threshold(Language::Chinese),
-            threshold(&observations, calibration.blend, None)
+            threshold(&observations, calibration.blend, &[], None)
         );
     }
 
@@ -468,15 +550,47 @@ mod tests {
                 }
             })
             .collect();
-        let calibration = choose(&observations, None);
+        let calibration = choose(&observations, None, Vec::new());
         assert!(calibration.blend.meaning > 0.0, "{calibration:?}");
         for o in &observations {
-            assert_eq!(o.at(calibration.blend).0, o.expected);
+            assert_eq!(o.at(calibration.blend, &[]).0, o.expected);
         }
     }
 
     #[test]
+    fn given_questions_that_mostly_ask_for_one_entry_when_priors_are_fitted_then_it_wins_ties() {
+        // The regression scores entries 0 and 1 alike (a tie goes to 0); customers ask
+        // for entry 1 four times as often, and never for entry 2.
+        let observations: Vec<Observation> = (0..50)
+            .map(|k| {
+                observation(
+                    Some(if k % 5 == 0 { 0 } else { 1 }),
+                    &[(0, 1.0), (1, 1.0), (2, 0.5)],
+                )
+            })
+            .collect();
+        let plain = choose(&observations, None, Vec::new());
+        let right = |c: &Calibration| {
+            observations
+                .iter()
+                .filter(|o| o.at(c.blend, &c.priors).0 == o.expected)
+                .count()
+        };
+        assert_eq!(right(&plain), 10, "ties go to entry 0");
+        let priors = fit_priors(&observations, plain.blend, 4);
+        assert!(priors[1] > priors[0], "{priors:?}");
+        assert!(priors[2] < 0.0, "never asked for: {priors:?}");
+        assert_eq!(priors[3], 0.0, "never seen at all: {priors:?}");
+        let calibrated = choose(&observations, None, priors.clone());
+        assert_eq!(calibrated.priors, priors);
+        assert_eq!(right(&calibrated), 40, "entry 1 now wins");
+        // Nothing in scope: no priors.
+        let out_of_scope = [observation(None, &[(0, 1.0)])];
+        assert!(fit_priors(&out_of_scope, plain.blend, 4).is_empty());
+    }
+
+    #[test]
     fn given_nothing_in_scope_when_chosen_then_defaults() {
-        assert_eq!(choose(&[], None), Calibration::default());
+        assert_eq!(choose(&[], None, Vec::new()), Calibration::default());
     }
 }

@@ -150,12 +150,13 @@ impl Classifier {
         }
     }
 
-    /// The `n` most probable classes under `blend`, best first. Untouched classes are
-    /// never listed (they all share the same low probability).
-    pub fn top(&self, scores: &Scores, blend: Blend, n: usize) -> Vec<Ranked> {
-        let (max, total) = normaliser(self.classes(), scores, blend);
+    /// The `n` most probable classes under `blend`, with the log `priors` of the classes
+    /// added to their logits (see [`prior`]), best first. Untouched classes are never
+    /// listed (they all share the same low probability).
+    pub fn top(&self, scores: &Scores, blend: Blend, priors: &[f32], n: usize) -> Vec<Ranked> {
+        let (max, total) = normaliser(self.classes(), scores, blend, priors);
         let mut best: Vec<u32> = scores.touched.clone();
-        let logit = |c: u32| scores.logit(c, blend);
+        let logit = |c: u32| scores.logit(c, blend) + prior(priors, c);
         let order = |a: &u32, b: &u32| logit(*b).total_cmp(&logit(*a)).then_with(|| a.cmp(b));
         // Thousands of classes may be touched; only the first `n` need ordering.
         if n == 0 {
@@ -235,11 +236,18 @@ impl Blend {
     }
 }
 
-/// The softmax's maximum logit and denominator over `classes` under `blend`; untouched
-/// classes have logit 0.
-fn normaliser(classes: u32, scores: &Scores, blend: Blend) -> (f32, f32) {
+/// The log prior of `class` in `priors`, learned when calibrating on labelled questions
+/// (0 without one). It is added to the logits of the classes a message touches; untouched
+/// classes keep logit 0, as when calibrating.
+pub(crate) fn prior(priors: &[f32], class: u32) -> f32 {
+    priors.get(class as usize).copied().unwrap_or(0.0)
+}
+
+/// The softmax's maximum logit and denominator over `classes` under `blend` and
+/// `priors`; untouched classes have logit 0.
+fn normaliser(classes: u32, scores: &Scores, blend: Blend, priors: &[f32]) -> (f32, f32) {
     let untouched = classes as usize - scores.touched.len();
-    let logit = |c: u32| scores.logit(c, blend);
+    let logit = |c: u32| scores.logit(c, blend) + prior(priors, c);
     let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
     for &c in &scores.touched {
         max = max.max(logit(c));
@@ -420,7 +428,7 @@ impl Sparse {
         squares: &mut [f32],
     ) {
         self.score(x, scores);
-        let (max, total) = normaliser(self.classes, scores, Blend::PLAIN);
+        let (max, total) = normaliser(self.classes, scores, Blend::PLAIN, &[]);
         // From here on the scores hold probabilities.
         for &c in &scores.touched {
             let c = c as usize;
@@ -552,7 +560,7 @@ mod tests {
     fn best(featurizer: &Featurizer, model: &Classifier, text: &str) -> Option<Ranked> {
         let mut scores = Scores::default();
         model.score(&featurizer.transform(text), &mut scores);
-        model.top(&scores, Blend::PLAIN, 3).first().copied()
+        model.top(&scores, Blend::PLAIN, &[], 3).first().copied()
     }
 
     #[test]
@@ -667,11 +675,11 @@ mod tests {
                 temperature,
                 ..Blend::PLAIN
             };
-            let sharp = model.top(&scores, at(0.5), 1)[0].probability;
-            let flat = model.top(&scores, at(4.0), 1)[0].probability;
+            let sharp = model.top(&scores, at(0.5), &[], 1)[0].probability;
+            let flat = model.top(&scores, at(4.0), &[], 1)[0].probability;
             assert!(sharp > flat, "{sharp} {flat}");
             let sum: f32 = model
-                .top(&scores, Blend::PLAIN, 10)
+                .top(&scores, Blend::PLAIN, &[], 10)
                 .iter()
                 .map(|r| r.probability)
                 .sum();

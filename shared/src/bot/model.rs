@@ -6,14 +6,14 @@
 use crate::bot::calibrate::{self, Calibration, Labelled};
 use crate::bot::classifier::{Blend, Classifier, Ranked, Scores, TrainConfig};
 use crate::bot::faq::FaqEntry;
-use crate::bot::features::{Featurizer, Hashed, SparseVec};
+use crate::bot::features::{Featurizer, Hashed, SparseVec, read_array, read_u64};
 use crate::bot::word_vectors::Language;
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 8;
+const MODEL_VERSION: u32 = 9;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
@@ -111,7 +111,8 @@ impl FaqModel {
         }
         SCORES.with_borrow_mut(|scores| {
             self.classifier.score(&x, scores);
-            self.classifier.top(scores, self.calibration.blend, n)
+            self.classifier
+                .top(scores, self.calibration.blend, &self.calibration.priors, n)
         })
     }
 
@@ -124,6 +125,11 @@ impl FaqModel {
         }
         for threshold in self.calibration.thresholds {
             out.extend_from_slice(&threshold.to_le_bytes());
+        }
+        let priors = &self.calibration.priors;
+        out.extend_from_slice(&(priors.len() as u64).to_le_bytes());
+        for prior in priors {
+            out.extend_from_slice(&prior.to_le_bytes());
         }
         self.featurizer.write(out);
         self.classifier.write(out);
@@ -138,19 +144,30 @@ impl FaqModel {
     /// Reads a model written by [`FaqModel::write`]; `entries` is the entry count it must
     /// classify into.
     pub fn read(mut input: &[u8], entries: usize) -> Result<Self> {
-        let header = crate::bot::features::read_array(&mut input, 6, u32::from_le_bytes)?;
+        let header = read_array(&mut input, 6, u32::from_le_bytes)?;
         if header[0] != MODEL_VERSION {
             return Err(Error::Corrupt(format!(
                 "FAQ model version {} is not supported",
                 header[0]
             )));
         }
+        // One prior per entry, or none.
+        let priors = match read_u64(&mut input)? {
+            0 => Vec::new(),
+            n if n == entries as u64 => read_array(&mut input, entries, f32::from_le_bytes)?,
+            _ => {
+                return Err(Error::Corrupt(
+                    "FAQ model's priors do not fit its entries".into(),
+                ));
+            }
+        };
         let calibration = Calibration {
             blend: Blend {
                 temperature: f32::from_bits(header[1]),
                 similarity: f32::from_bits(header[2]),
                 meaning: f32::from_bits(header[3]),
             },
+            priors,
             thresholds: [f32::from_bits(header[4]), f32::from_bits(header[5])],
         };
         let featurizer = Featurizer::read(&mut input)?;
@@ -197,6 +214,18 @@ mod tests {
         for threshold in calibrated.calibration.thresholds {
             assert!(threshold > 0.0 && threshold <= 1.0, "{threshold}");
         }
+        // ... and how often each entry is asked for: one prior per entry, kept in the
+        // bundle.
+        assert!(plain.calibration.priors.is_empty());
+        assert_eq!(calibrated.calibration.priors.len(), entries.len());
+        let mut bytes = Vec::new();
+        calibrated.write(&mut bytes);
+        let read = FaqModel::read(&bytes, entries.len()).expect("read");
+        assert_eq!(read, calibrated);
+        assert!(matches!(
+            FaqModel::read(&bytes, entries.len() + 1),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     #[test]
