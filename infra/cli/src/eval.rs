@@ -30,7 +30,9 @@ pub struct EvalArgs {
     /// Labelled questions, one `{"text", "expected": id | null}` per line.
     #[arg(long)]
     pub queries: PathBuf,
-    /// Labelled questions to calibrate the "don't know" threshold on (never the queries).
+    /// Labelled questions to calibrate on (never the queries): the "don't know" threshold,
+    /// and each entry's prior, so they should be a sample of customers' questions as they
+    /// come.
     #[arg(long)]
     pub val: Option<PathBuf>,
     /// Output format.
