@@ -67,9 +67,7 @@ impl Dense {
         for &(f, value) in x {
             let from = f as usize * classes;
             if let Some(row) = self.weights.get(from..from + classes) {
-                for (score, w) in scores.dense.iter_mut().zip(row) {
-                    *score += value * w;
-                }
+                axpy(value, row, &mut scores.dense);
             }
         }
         scores.seen.fill(true);
@@ -249,8 +247,27 @@ fn minimize(
     }
 }
 
+/// `a · b`. With AVX2 (nearly every x86-64 server, Lambda's included) the same sums run
+/// eight lanes wide instead of four: the meaning comparison and training are mostly this.
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums: vectorises, and loses less precision on long vectors.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `dot_avx2` is compiled for.
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums: vectorises, and loses less precision on long vectors. The order
+    // of the sums is fixed, so every CPU gets the same result.
     let mut sums = [0.0f32; 8];
     let chunks = a.len() / 8 * 8;
     for (ca, cb) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
@@ -266,7 +283,24 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     sums.iter().sum::<f32>() + tail
 }
 
+/// `y += alpha · x`, eight lanes wide with AVX2 as [`dot`].
 fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `axpy_avx2` is compiled for.
+        return unsafe { axpy_avx2(alpha, x, y) };
+    }
+    axpy_portable(alpha, x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
+    axpy_portable(alpha, x, y)
+}
+
+#[inline(always)]
+fn axpy_portable(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
@@ -275,6 +309,24 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_any_cpu_when_dot_and_axpy_run_then_they_equal_the_portable_sums_exactly() {
+        // Lengths around the eight lanes and the tail; values with rounding to lose.
+        for len in 0..40 {
+            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin() * 1e3).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 1.91).cos() / 3.0).collect();
+            assert_eq!(
+                dot(&a, &b).to_bits(),
+                dot_portable(&a, &b).to_bits(),
+                "{len}"
+            );
+            let (mut fast, mut portable) = (b.clone(), b.clone());
+            axpy(0.3, &a, &mut fast);
+            axpy_portable(0.3, &a, &mut portable);
+            assert_eq!(fast, portable, "{len}");
+        }
+    }
 
     #[test]
     fn given_a_quadratic_when_minimized_then_lbfgs_finds_its_minimum() {
