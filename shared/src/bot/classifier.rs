@@ -156,7 +156,7 @@ impl Classifier {
     pub fn top(&self, scores: &Scores, blend: Blend, priors: &[f32], n: usize) -> Vec<Ranked> {
         let (max, total) = normaliser(self.classes(), scores, blend, priors);
         let mut best: Vec<u32> = scores.touched.clone();
-        let logit = |c: u32| scores.logit(c, blend) + prior(priors, c);
+        let logit = |c: u32| scores.logit(c, blend, priors);
         let order = |a: &u32, b: &u32| logit(*b).total_cmp(&logit(*a)).then_with(|| a.cmp(b));
         // Thousands of classes may be touched; only the first `n` need ordering.
         if n == 0 {
@@ -247,7 +247,7 @@ pub(crate) fn prior(priors: &[f32], class: u32) -> f32 {
 /// `priors`; untouched classes have logit 0.
 fn normaliser(classes: u32, scores: &Scores, blend: Blend, priors: &[f32]) -> (f32, f32) {
     let untouched = classes as usize - scores.touched.len();
-    let logit = |c: u32| scores.logit(c, blend) + prior(priors, c);
+    let logit = |c: u32| scores.logit(c, blend, priors);
     let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
     for &c in &scores.touched {
         max = max.max(logit(c));
@@ -302,9 +302,10 @@ impl Scores {
         self.meaning.get(class as usize).copied().unwrap_or(0.0)
     }
 
-    /// The logit of `class` under `blend`.
-    pub fn logit(&self, class: u32, blend: Blend) -> f32 {
+    /// The logit of `class` under `blend`, with its log prior in `priors`.
+    pub fn logit(&self, class: u32, blend: Blend, priors: &[f32]) -> f32 {
         blend.logit(self.get(class), self.nearest(class), self.meaning(class))
+            + prior(priors, class)
     }
 
     /// The touched classes (the others scored 0).
