@@ -125,37 +125,40 @@ impl Observation {
         }
     }
 
+    /// Each touched class's logit under `blend` and `priors`, with the softmax's maximum
+    /// logit and denominator (untouched classes have logit 0).
+    fn logits(&self, blend: Blend, priors: &[f32]) -> (Vec<(u32, f32)>, f32, f32) {
+        let untouched = self.classes as usize - self.scores.len();
+        let logits: Vec<(u32, f32)> = self
+            .scores
+            .iter()
+            .map(|&(c, s, near, meaning)| (c, blend.logit(s, near, meaning) + prior(priors, c)))
+            .collect();
+        let floor = if untouched > 0 { 0.0f32 } else { f32::MIN };
+        let max = logits.iter().map(|&(_, z)| z).fold(floor, f32::max);
+        let total = untouched as f32 * (-max).exp()
+            + logits.iter().map(|&(_, z)| (z - max).exp()).sum::<f32>();
+        (logits, max, total)
+    }
+
     /// Best class, its probability under `blend` and `priors`, and the expected class's
     /// probability.
     fn at(&self, blend: Blend, priors: &[f32]) -> (Option<u32>, f32, f32) {
-        let untouched = self.classes as usize - self.scores.len();
-        let logit = |&(c, s, near, meaning): &(u32, f32, f32, f32)| {
-            blend.logit(s, near, meaning) + prior(priors, c)
-        };
-        let mut max = if untouched > 0 { 0.0f32 } else { f32::MIN };
+        let (logits, max, total) = self.logits(blend, priors);
         let mut best: Option<(u32, f32)> = None;
-        for candidate in &self.scores {
-            let (c, z) = (candidate.0, logit(candidate));
-            max = max.max(z);
+        for &(c, z) in &logits {
             if best.is_none_or(|(bc, bz)| z > bz || (z == bz && c < bc)) {
                 best = Some((c, z));
             }
         }
-        let scaled = |z: f32| (z - max).exp();
-        let total = untouched as f32 * scaled(0.0)
-            + self
-                .scores
-                .iter()
-                .map(|candidate| scaled(logit(candidate)))
-                .sum::<f32>();
-        let p_best = best.map_or(0.0, |(_, z)| scaled(z) / total);
+        let probability = |z: f32| (z - max).exp() / total;
+        let p_best = best.map_or(0.0, |(_, z)| probability(z));
         let p_expected = self.expected.map_or(0.0, |e| {
-            let z = self
-                .scores
+            let z = logits
                 .iter()
-                .find(|(c, ..)| *c == e)
-                .map_or(0.0, logit);
-            scaled(z) / total
+                .find(|(c, _)| *c == e)
+                .map_or(0.0, |&(_, z)| z);
+            probability(z)
         });
         (best.map(|(c, _)| c), p_best, p_expected)
     }
@@ -256,15 +259,9 @@ const PRIOR_STEPS: usize = 500;
 /// [`PRIOR_STRENGTH`] keeping entries with few questions near 0. Empty when there is
 /// nothing in scope.
 fn fit_priors(observations: &[Observation], blend: Blend, classes: u32) -> Vec<f32> {
-    let in_scope: Vec<(u32, Vec<(u32, f32)>)> = observations
+    let in_scope: Vec<(&Observation, u32)> = observations
         .iter()
-        .filter_map(|o| {
-            let logits = o
-                .scores
-                .iter()
-                .map(|&(c, s, near, meaning)| (c, blend.logit(s, near, meaning)));
-            o.expected.map(|e| (e, logits.collect()))
-        })
+        .filter_map(|o| o.expected.map(|e| (o, e)))
         .collect();
     if in_scope.is_empty() {
         return Vec::new();
@@ -275,16 +272,10 @@ fn fit_priors(observations: &[Observation], blend: Blend, classes: u32) -> Vec<f
     let step = 1.0 / in_scope.len() as f32;
     for _ in 0..PRIOR_STEPS {
         gradient.fill(0.0);
-        for (expected, logits) in &in_scope {
-            let shifted = |&(c, z): &(u32, f32)| z + prior(&priors, c);
-            // Untouched classes have logit 0, as in [`Observation::at`].
-            let untouched = classes as usize - logits.len();
-            let floor = if untouched > 0 { 0.0 } else { f32::MIN };
-            let max = logits.iter().map(shifted).fold(floor, f32::max);
-            let total = untouched as f32 * (-max).exp()
-                + logits.iter().map(|l| (shifted(l) - max).exp()).sum::<f32>();
-            for l in logits {
-                gradient[l.0 as usize] += (shifted(l) - max).exp() / total;
+        for (o, expected) in &in_scope {
+            let (logits, max, total) = o.logits(blend, &priors);
+            for (c, z) in logits {
+                gradient[c as usize] += (z - max).exp() / total;
             }
             gradient[*expected as usize] -= 1.0;
         }
