@@ -1,7 +1,9 @@
 //! The FAQ indexer Lambda: an S3 `ObjectCreated` trigger on `faq/source/`. Each new source
 //! is parsed strictly, built into a tantivy index and published as a new immutable version
-//! with a `CURRENT` pointer (see [`kefu::bot::library::publish`]). A malformed source fails
-//! the invocation with its line-numbered report, and the current version stays.
+//! with a `CURRENT` pointer (see [`kefu::bot::library::publish`]), calibrated on the
+//! source's labelled validation file (`faq/validation/<name>.jsonl`) when there is one. A
+//! malformed source or validation file fails the invocation with its line-numbered report,
+//! and the current version stays.
 
 use aws_lambda_events::event::s3::S3Event;
 use kefu::bot::library::publish;

@@ -1,10 +1,11 @@
 //! `kefu faq build <source> --out <dir>`: builds the index bundle without publishing it,
-//! named like a published version, to inspect, ship or upload by other means.
+//! named like a published version, to inspect, ship or upload by other means. With
+//! `--val`, calibrated on labelled questions as `publish` would be with a validation file.
 
 use crate::Outcome;
 use crate::output;
 use crate::progress::Progress;
-use crate::source::Source;
+use crate::source::{Source, read_questions};
 use anyhow::Context;
 use kefu::bot::FaqIndex;
 use sha2::{Digest, Sha256};
@@ -20,12 +21,19 @@ pub struct BuildArgs {
     /// Directory the bundle is written into (created if missing), as `<dir>/<version>`.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Labelled questions to calibrate on, one `{"text", "expected": id | null}` per line:
+    /// the "don't know" threshold and each entry's prior, so a sample of customers'
+    /// questions as they come. Without it, the FAQ's own paraphrases calibrate.
+    #[arg(long, value_name = "FILE")]
+    pub val: Option<PathBuf>,
 }
 
 /// Builds and writes the bundle; an invalid source prints its problems and writes nothing.
 pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let progress = Progress::on_stderr();
     let source = Source::read(&args.source, &progress)?;
+    let validation = args.val.as_deref().map(read_questions).transpose()?;
+    let validation = validation.map(|(_, questions)| questions);
     let started = Instant::now();
     let entries = match source.parse(&progress) {
         Ok(entries) => entries,
@@ -36,7 +44,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         }
     };
     progress.stage(format!("indexing {} entries", entries.len()));
-    let index = FaqIndex::build(&entries).context("building the FAQ index")?;
+    let index =
+        FaqIndex::build_with(&entries, validation.as_deref()).context("building the FAQ index")?;
     progress.stage("packing the bundle");
     let bundle = index.to_bundle().context("packing the FAQ index")?;
     let build_ms = started.elapsed().as_millis();
@@ -56,6 +65,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         output::human_bytes(bundle.len())
     )?;
     writeln!(out, "build        {build_ms} ms")?;
+    writeln!(
+        out,
+        "calibrated   {}",
+        output::calibrated_on(validation.as_ref().map_or(0, Vec::len))
+    )?;
     writeln!(out, "path         {}", path.display())?;
     Ok(Outcome::Success)
 }

@@ -5,11 +5,12 @@
 //! with `--format json` the last line of stdout is one JSON object with the figures.
 //! The evaluation itself is `kefu::bot::eval`.
 
+use crate::source::read_questions;
 use anyhow::Context;
-use kefu::bot::eval::{EvalReport, evaluate, read_labelled};
-use kefu::bot::{Labelled, SourceFormat, parse_source};
+use kefu::bot::eval::{EvalReport, evaluate};
+use kefu::bot::{SourceFormat, parse_source};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How the figures are printed.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,23 +43,17 @@ pub struct EvalArgs {
 
 /// Runs the evaluation and prints it.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let bytes = read(&args.faq)?;
+    let bytes =
+        std::fs::read(&args.faq).with_context(|| format!("reading {}", args.faq.display()))?;
     let format =
         SourceFormat::from_key(&args.faq.to_string_lossy()).unwrap_or(SourceFormat::JsonLines);
     let entries = parse_source(format, &bytes)
         .map_err(|e| anyhow::anyhow!("{}:\n{e}", args.faq.display()))?;
-    let queries = labelled(&args.queries)?;
-    let validation = args.val.as_deref().map(labelled).transpose()?;
+    let (_, queries) = read_questions(&args.queries)?;
+    let validation = args.val.as_deref().map(read_questions).transpose()?;
+    let validation = validation.map(|(_, questions)| questions);
     let report = evaluate(&entries, &queries, validation.as_deref())?;
     print(&report, args.format)
-}
-
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn labelled(path: &Path) -> anyhow::Result<Vec<Labelled>> {
-    read_labelled(&read(path)?).with_context(|| format!("{}", path.display()))
 }
 
 fn print(report: &EvalReport, format: Format) -> anyhow::Result<()> {

@@ -73,7 +73,11 @@ fn main() -> ExitCode {
         Ok(Outcome::Invalid) => ExitCode::from(EXIT_INVALID),
         Err(error) => {
             output::error(&error);
-            ExitCode::from(EXIT_ERROR)
+            // A file read whole and found malformed is invalid input, like a bad source.
+            let invalid = error
+                .chain()
+                .any(|cause| matches!(cause.downcast_ref(), Some(kefu::Error::Invalid(_))));
+            ExitCode::from(if invalid { EXIT_INVALID } else { EXIT_ERROR })
         }
     }
 }

@@ -29,6 +29,15 @@ pub fn problems(out: &mut dyn Write, path: &Path, errors: &SourceErrors) -> io::
     writeln!(out, "{}: invalid, {count} {noun}", path.display())
 }
 
+/// What a build was calibrated on, given how many labelled questions it had.
+pub fn calibrated_on(questions: usize) -> String {
+    match questions {
+        0 => "on the FAQ's paraphrases (cross-validation)".to_owned(),
+        1 => "on 1 labelled question".to_owned(),
+        n => format!("on {n} labelled questions"),
+    }
+}
+
 /// `1234567` → `1.2 MiB`, for sizes shown beside the exact byte count.
 pub fn human_bytes(bytes: usize) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];

@@ -1,14 +1,15 @@
 //! `kefu faq publish <source>`: uploads a source and makes it the current version, in the
 //! local data directory or an S3 bucket. Running bots (and the local runner) pick the new
-//! version up within their reload interval (30 s).
+//! version up within their reload interval (30 s). With `--val`, the labelled questions
+//! are uploaded first as the source's validation file, which its builds calibrate on.
 
 use crate::Outcome;
 use crate::output;
 use crate::progress::Progress;
-use crate::source::Source;
+use crate::source::{Source, read_questions};
 use crate::store::{self, Missing, StoreArgs};
 use anyhow::Context;
-use kefu::bot::library::SOURCE_PREFIX;
+use kefu::bot::library::{SOURCE_PREFIX, validation_key};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -18,13 +19,19 @@ pub struct PublishArgs {
     /// The FAQ source: JSON Lines (.jsonl) or CSV with a header row (.csv). Uploaded as
     /// `faq/source/<file name>`.
     pub source: PathBuf,
+    /// Labelled questions to calibrate on, one `{"text", "expected": id | null}` per line
+    /// (see `kefu faq build --help`). Uploaded as `faq/validation/<source name>.jsonl`,
+    /// where later publications of the source find it too; without `--val`, one uploaded
+    /// earlier is used, and with none the FAQ's own paraphrases calibrate.
+    #[arg(long, value_name = "FILE")]
+    pub val: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
-/// Checks the source locally, uploads it, publishes it and prints the new version. An
-/// invalid source prints its problems and touches nothing: not even the upload happens,
-/// so the store's sources stay publishable.
+/// Checks the source (and `--val`) locally, uploads them, publishes and prints the new
+/// version. An invalid source or validation file touches nothing: not even the upload
+/// happens, so the store's sources stay publishable.
 pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
     let progress = Progress::on_stderr();
     let source = Source::read(&args.source, &progress)?;
@@ -33,10 +40,18 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         output::problems(&mut io::stderr().lock(), &source.path, &errors)?;
         return Ok(Outcome::Invalid);
     }
+    let validation = args.val.as_deref().map(read_questions).transpose()?;
     let target = args.store.target();
     progress.stage(format!("uploading to {target}"));
     let blobs = store::open(&target, Missing::Create).await?;
     let key = format!("{SOURCE_PREFIX}{}", source.name);
+    if let Some((bytes, _)) = validation {
+        let validation_key = validation_key(&key);
+        blobs
+            .put(&validation_key, bytes)
+            .await
+            .with_context(|| format!("uploading {validation_key} to {target}"))?;
+    }
     blobs
         .put(&key, source.bytes)
         .await
@@ -58,6 +73,11 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         output::human_bytes(published.bytes)
     )?;
     writeln!(out, "build        {} ms", published.build_ms)?;
+    writeln!(
+        out,
+        "calibrated   {}",
+        output::calibrated_on(published.validation_questions)
+    )?;
     writeln!(out, "published    {target} ({key}, now current)")?;
     Ok(Outcome::Success)
 }

@@ -1,8 +1,9 @@
-//! Reading and parsing a FAQ source file, shared by `check`, `build` and `publish`.
+//! Reading and parsing the files ops give: a FAQ source (`check`, `build`, `publish`) and
+//! labelled questions (`--val`, `eval`).
 
 use crate::progress::Progress;
 use anyhow::{Context, bail};
-use kefu::bot::{FaqEntry, SourceErrors, SourceFormat, parse_source};
+use kefu::bot::{FaqEntry, Labelled, SourceErrors, SourceFormat, parse_source, read_labelled};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,4 +65,12 @@ impl Source {
         progress.stage(format!("parsing {}", self.name));
         parse_source(self.format, &self.bytes)
     }
+}
+
+/// Reads labelled questions, one `{"text", "expected": id | null}` per line, strictly: the
+/// file's bytes and its questions, or the first bad line.
+pub fn read_questions(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<Labelled>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let questions = read_labelled(&bytes).with_context(|| format!("{}", path.display()))?;
+    Ok((bytes, questions))
 }

@@ -16,6 +16,16 @@ const VALID_JSONL: &str = concat!(
     "\n",
 );
 
+/// Customers' questions for [`VALID_JSONL`], labelled.
+const VALIDATION: &str = concat!(
+    r#"{"text":"能开票吗","expected":"invoice"}"#,
+    "\n",
+    r#"{"text":"how soon do you ship","expected":"ship-time"}"#,
+    "\n",
+    r#"{"text":"支持货到付款吗","expected":null}"#,
+    "\n",
+);
+
 /// Line 2 is not JSON, line 3 repeats an id, line 4 has an empty answer and takes a
 /// question of line 1.
 const INVALID_JSONL: &str = concat!(
@@ -180,6 +190,56 @@ fn given_a_valid_source_when_built_then_the_bundle_loads_under_its_version() {
     assert_eq!(index.entries().len(), 2);
     assert!(index.entry("invoice").is_some());
     assert_eq!(field(&text, "entries"), "2");
+    assert_eq!(
+        field(&text, "calibrated"),
+        "on the FAQ's paraphrases (cross-validation)"
+    );
+}
+
+#[test]
+fn given_labelled_questions_when_built_with_val_then_calibrated_on_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = write(dir.path(), "faq.jsonl", VALID_JSONL);
+    let val = write(dir.path(), "val.jsonl", VALIDATION);
+    let out = dir.path().join("bundles");
+    let out_arg = out.to_str().expect("utf-8");
+
+    let output = kefu(&["faq", "build", &source, "--out", out_arg, "--val", &val]);
+
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    assert_eq!(field(&text, "calibrated"), "on 3 labelled questions");
+    let bundle = std::fs::read(out.join(field(&text, "version"))).expect("bundle");
+    assert_eq!(
+        FaqIndex::from_bundle(&bundle)
+            .expect("loads")
+            .entries()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn given_a_malformed_val_when_built_then_exit_1_naming_the_line_and_nothing_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = write(dir.path(), "faq.jsonl", VALID_JSONL);
+    let val = write(
+        dir.path(),
+        "val.jsonl",
+        &format!("{VALIDATION}{{\"text\":1}}\n"),
+    );
+    let out = dir.path().join("bundles");
+    let out_arg = out.to_str().expect("utf-8");
+
+    let output = kefu(&["faq", "build", &source, "--out", out_arg, "--val", &val]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("val.jsonl: invalid input: line 4:"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists(), "no bundle for a rejected validation file");
 }
 
 #[test]
@@ -230,6 +290,67 @@ async fn given_a_data_dir_when_published_then_the_library_loads_that_version() {
     );
     let index = library.current().expect("an index is current");
     assert!(index.entry("ship-time").is_some());
+}
+
+#[tokio::test]
+async fn given_val_when_published_then_it_is_stored_beside_the_source_and_kept_for_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = write(dir.path(), "shop-faq.jsonl", VALID_JSONL);
+    let val = write(dir.path(), "questions.jsonl", VALIDATION);
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8").to_owned();
+
+    let first = kefu(&[
+        "faq",
+        "publish",
+        &source,
+        "--val",
+        &val,
+        "--data-dir",
+        &data_arg,
+    ]);
+    let again = kefu(&["faq", "publish", &source, "--data-dir", &data_arg]);
+
+    for output in [&first, &again] {
+        let text = stdout(output);
+        assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(output));
+        assert_eq!(field(&text, "calibrated"), "on 3 labelled questions");
+    }
+    let blobs = EmbeddedStore::open(&data).expect("store").blobs();
+    assert_eq!(
+        blobs
+            .get("faq/validation/shop-faq.jsonl")
+            .await
+            .expect("get"),
+        Some(VALIDATION.as_bytes().to_vec())
+    );
+}
+
+#[tokio::test]
+async fn given_a_malformed_val_when_published_then_exit_1_and_the_store_is_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = write(dir.path(), "faq.jsonl", VALID_JSONL);
+    let val = write(dir.path(), "val.jsonl", "not json\n");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8").to_owned();
+
+    let output = kefu(&[
+        "faq",
+        "publish",
+        &source,
+        "--val",
+        &val,
+        "--data-dir",
+        &data_arg,
+    ]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty(), "no version printed");
+    assert!(stderr(&output).contains("val.jsonl: invalid input: line 1:"));
+    if data.exists() {
+        let blobs = EmbeddedStore::open(&data).expect("store").blobs();
+        assert!(blobs.list("faq/").await.expect("list").is_empty());
+    }
 }
 
 #[tokio::test]

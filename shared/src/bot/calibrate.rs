@@ -22,6 +22,7 @@
 use crate::bot::classifier::{Blend, Classifier, Scores, TrainConfig, XorShift, prior};
 use crate::bot::features::SparseVec;
 use crate::bot::word_vectors::Language;
+use crate::{Error, Result};
 use serde::Deserialize;
 
 /// Share of all questions the bot may answer wrongly at the calibrated threshold (a wrong
@@ -62,8 +63,24 @@ const MEANING_WEIGHTS: [f32; 5] = [0.0, 2.0, 4.0, 8.0, 16.0];
 pub struct Labelled {
     /// The customer's message.
     pub text: String,
-    /// Id of the entry that answers it; `None` when no entry does.
+    /// Id of the entry that answers it; `null` when no entry does. Required: a question
+    /// whose label was left out (or misspelt) must not pass as one no entry answers.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub expected: Option<String>,
+}
+
+/// Reads labelled questions, one JSON object per line (`{"text", "expected"}`); blank
+/// lines are skipped, and a bad line is reported with its number.
+pub fn read_labelled(bytes: &[u8]) -> Result<Vec<Labelled>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::Invalid(format!("labelled questions are not UTF-8: {e}")))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|e| Error::Invalid(format!("line {}: {e}", n + 1)))
+        })
+        .collect()
 }
 
 /// The outcome of calibration.
@@ -451,6 +468,39 @@ fn threshold<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_labelled_lines_when_read_then_blank_lines_skip_and_a_bad_line_is_named() {
+        let questions = read_labelled(
+            "{\"text\":\"运费多少\",\"expected\":\"fee\"}\n\n{\"text\":\"hi\",\"expected\":null}\n"
+                .as_bytes(),
+        )
+        .expect("valid");
+        assert_eq!(questions.len(), 2);
+        assert_eq!(questions[0].expected.as_deref(), Some("fee"));
+        assert_eq!(questions[1].expected, None);
+
+        for (bytes, line) in [
+            (
+                &b"{\"text\":\"a\",\"expected\":null}\nnot json\n"[..],
+                "line 2: ",
+            ),
+            (
+                &b"{\"text\":\"a\"}\n"[..],
+                "line 1: missing field `expected`",
+            ),
+            (
+                &b"{\"text\":\"a\",\"expected\":3}\n"[..],
+                "line 1: invalid type",
+            ),
+            (&b"\xff\n"[..], "labelled questions are not UTF-8"),
+        ] {
+            let Err(Error::Invalid(message)) = read_labelled(bytes) else {
+                panic!("accepted {bytes:?}");
+            };
+            assert!(message.starts_with(line), "{message}");
+        }
+    }
 
     fn observation(expected: Option<u32>, scores: &[(u32, f32)]) -> Observation {
         Observation {

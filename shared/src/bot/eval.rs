@@ -10,12 +10,12 @@
 //! cargo test -p kefu --release --lib bot::eval -- --ignored --nocapture
 //! ```
 
+use crate::Result;
 use crate::bot::calibrate::Labelled;
 use crate::bot::faq::FaqEntry;
 use crate::bot::index::FaqIndex;
 use crate::bot::matcher::Decision;
 use crate::bot::word_vectors::Language;
-use crate::{Error, Result};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -62,20 +62,6 @@ pub struct EvalReport {
     pub p99_us: f64,
     /// Time to build the index (training and calibration included), milliseconds.
     pub index_build_ms: f64,
-}
-
-/// Reads labelled questions, one JSON object per line (`{"text", "expected"}`); blank
-/// lines are skipped, and a bad line is reported with its number.
-pub fn read_labelled(bytes: &[u8]) -> Result<Vec<Labelled>> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| Error::Invalid(format!("labelled questions are not UTF-8: {e}")))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            serde_json::from_str(line).map_err(|e| Error::Invalid(format!("line {}: {e}", n + 1)))
-        })
-        .collect()
 }
 
 /// Builds an index over `entries` (calibrated on `validation` when given) and measures it
@@ -292,6 +278,7 @@ impl EvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bot::calibrate::read_labelled;
     use crate::bot::faq::{SourceFormat, parse_source};
     use std::path::PathBuf;
 
@@ -619,16 +606,6 @@ mod tests {
             assert!(json.get(field).is_some(), "{field} missing from {json}");
         }
         assert!(report.table().contains("top-1 accuracy"));
-    }
-
-    #[test]
-    fn given_a_bad_line_when_read_then_its_number_is_reported() {
-        let Err(Error::Invalid(message)) =
-            read_labelled(b"{\"text\":\"a\",\"expected\":null}\nnot json\n")
-        else {
-            panic!("accepted");
-        };
-        assert!(message.starts_with("line 2"), "{message}");
     }
 
     #[test]

@@ -4,14 +4,20 @@
 //!
 //! ```text
 //! faq/source/<name>.jsonl|.csv   what authors upload
+//! faq/validation/<name>.jsonl    optional: customers' questions, labelled, to calibrate on
 //! faq/index/<version>            immutable bundles (see FaqIndex::to_bundle)
 //! faq/index/CURRENT              the version bots serve
 //! ```
+//!
+//! A source with a validation file beside it is calibrated on its questions (the "don't
+//! know" threshold and each entry's prior, see `calibrate`) instead of cross-validation on
+//! its own paraphrases. The file is read when the source is published: upload it first.
 //!
 //! A version is `YYYYMMDDTHHMMSSmmmZ-<8 hex of the bundle's sha256>`, so versions sort by
 //! publication time and name their content. The bundle is written before `CURRENT`, so a
 //! bot never follows a pointer to a missing version; a rejected source writes nothing.
 
+use crate::bot::calibrate::{Labelled, read_labelled};
 use crate::bot::faq::{SourceFormat, parse_source};
 use crate::bot::index::FaqIndex;
 use crate::bot::matcher::MatcherConfig;
@@ -24,6 +30,8 @@ use std::time::{Duration, Instant};
 
 /// Prefix of FAQ sources.
 pub const SOURCE_PREFIX: &str = "faq/source/";
+/// Prefix of the labelled validation files, one per source.
+pub const VALIDATION_PREFIX: &str = "faq/validation/";
 /// Prefix of published index versions.
 pub const INDEX_PREFIX: &str = "faq/index/";
 /// Key of the pointer to the current version.
@@ -34,6 +42,18 @@ pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 /// The key of a version's bundle.
 pub fn index_key(version: &str) -> String {
     format!("{INDEX_PREFIX}{version}")
+}
+
+/// The key of the validation file of the source at `source_key`: the same name under
+/// [`VALIDATION_PREFIX`], always JSON Lines (`faq/source/shop.csv` →
+/// `faq/validation/shop.jsonl`).
+pub fn validation_key(source_key: &str) -> String {
+    let name = source_key.strip_prefix(SOURCE_PREFIX).unwrap_or(source_key);
+    let stem = match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() && !stem.ends_with('/') => stem,
+        _ => name,
+    };
+    format!("{VALIDATION_PREFIX}{stem}.jsonl")
 }
 
 /// What [`publish`] produced.
@@ -49,12 +69,16 @@ pub struct Published {
     pub bytes: usize,
     /// Time spent parsing, indexing and packing, in milliseconds.
     pub build_ms: u64,
+    /// Labelled questions it was calibrated on (from [`validation_key`]); 0 when it was
+    /// calibrated on its own paraphrases.
+    pub validation_questions: usize,
 }
 
-/// Builds the source at `source_key` and makes it the current version.
+/// Builds the source at `source_key` (calibrated on its validation file when there is
+/// one) and makes it the current version.
 ///
-/// A malformed source is rejected as a whole with `Error::Invalid` carrying the
-/// line-numbered report, and nothing is written: the current version stays.
+/// A malformed source or validation file is rejected as a whole with `Error::Invalid`
+/// carrying the line-numbered report, and nothing is written: the current version stays.
 pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Published> {
     let format = SourceFormat::from_key(source_key).ok_or_else(|| {
         Error::Invalid(format!(
@@ -65,12 +89,16 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
         .get(source_key)
         .await?
         .ok_or_else(|| Error::NotFound(format!("FAQ source {source_key}")))?;
+    let validation = read_validation(blobs, source_key).await.inspect_err(|e| {
+        tracing::warn!(source = source_key, error = %e, "FAQ source not published");
+    })?;
+    let validation_questions = validation.as_ref().map_or(0, Vec::len);
 
     let started = Instant::now();
     let built = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize, u64)> {
         let entries = parse_source(format, &source)
             .map_err(|report| Error::Invalid(format!("FAQ source rejected:\n{report}")))?;
-        let index = FaqIndex::build(&entries)?;
+        let index = FaqIndex::build_with(&entries, validation.as_deref())?;
         Ok((index.to_bundle()?, entries.len(), index.paraphrase_count()))
     })
     .await
@@ -88,14 +116,30 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
     let bytes = bundle.len();
     blobs.put(&index_key(&version), bundle).await?;
     blobs.put(CURRENT_KEY, version.clone().into_bytes()).await?;
-    tracing::info!(source = source_key, %version, entries, paraphrases, bytes, build_ms, "FAQ published");
+    tracing::info!(source = source_key, %version, entries, paraphrases, bytes, build_ms, validation_questions, "FAQ published");
     Ok(Published {
         version,
         entries,
         paraphrases,
         bytes,
         build_ms,
+        validation_questions,
     })
+}
+
+/// The source's validation file, parsed strictly: `None` when there is none.
+async fn read_validation(blobs: &dyn BlobStore, source_key: &str) -> Result<Option<Vec<Labelled>>> {
+    let key = validation_key(source_key);
+    let Some(bytes) = blobs.get(&key).await? else {
+        return Ok(None);
+    };
+    let questions = read_labelled(&bytes).map_err(|e| match e {
+        Error::Invalid(report) => {
+            Error::Invalid(format!("validation file {key} rejected: {report}"))
+        }
+        other => other,
+    })?;
+    Ok(Some(questions))
 }
 
 /// `YYYYMMDDTHHMMSSmmmZ-` and the first 8 hex digits of the bundle's SHA-256.
@@ -405,6 +449,90 @@ mod tests {
         };
         assert!(
             report.contains("line 3:") && report.contains("line 4:"),
+            "{report}"
+        );
+        assert_eq!(blobs.current().await, Some(first.version.clone()));
+        assert_eq!(blobs.versions().await, vec![index_key(&first.version)]);
+    }
+
+    const VALIDATION: &str = concat!(
+        r#"{"text":"要运费吗","expected":"shipping-fee"}"#,
+        "\n",
+        r#"{"text":"邮费多少","expected":"shipping-fee"}"#,
+        "\n",
+        r#"{"text":"用什么快递发货","expected":"courier"}"#,
+        "\n",
+        r#"{"text":"可以开发票吗","expected":null}"#,
+        "\n"
+    );
+
+    #[test]
+    fn given_source_keys_when_mapped_then_validation_is_the_same_name_as_json_lines() {
+        assert_eq!(validation_key(SOURCE), "faq/validation/faq.jsonl");
+        assert_eq!(
+            validation_key("faq/source/shop/常见.csv"),
+            "faq/validation/shop/常见.jsonl"
+        );
+        assert_eq!(validation_key("faq/source/faq"), "faq/validation/faq.jsonl");
+    }
+
+    #[tokio::test]
+    async fn given_a_validation_file_when_published_then_it_calibrates_the_version() {
+        let blobs = blobs_with(V1).await;
+        let without = publish(&blobs, SOURCE).await.expect("publish");
+        assert_eq!(without.validation_questions, 0);
+        blobs
+            .put(&validation_key(SOURCE), VALIDATION.as_bytes().to_vec())
+            .await
+            .expect("put");
+
+        let with = publish(&blobs, SOURCE).await.expect("publish");
+        assert_eq!(with.validation_questions, 4);
+        let entries = parse_source(SourceFormat::JsonLines, V1.as_bytes()).expect("parses");
+        let questions = read_labelled(VALIDATION.as_bytes()).expect("parses");
+        let calibrated = FaqIndex::build_with(&entries, Some(&questions)).expect("builds");
+        let on_paraphrases = FaqIndex::build(&entries).expect("builds");
+        let confidences = |index: &FaqIndex| -> Vec<f32> {
+            ["运费多少钱", "发顺丰吗", "开发票"]
+                .iter()
+                .map(|text| index.answer(text).best().map_or(0.0, |b| b.confidence))
+                .collect()
+        };
+        let published = |version: &str| {
+            let blobs = &blobs;
+            let key = index_key(version);
+            async move {
+                let bundle = blobs.get(&key).await.expect("get").expect("bundle");
+                FaqIndex::from_bundle(&bundle).expect("loads")
+            }
+        };
+        assert_eq!(
+            confidences(&published(&with.version).await),
+            confidences(&calibrated)
+        );
+        assert_eq!(
+            confidences(&published(&without.version).await),
+            confidences(&on_paraphrases)
+        );
+        assert_ne!(confidences(&calibrated), confidences(&on_paraphrases));
+    }
+
+    #[tokio::test]
+    async fn given_a_malformed_validation_file_when_published_then_nothing_changes() {
+        let blobs = blobs_with(V1).await;
+        let first = publish(&blobs, SOURCE).await.expect("publish");
+        let broken = format!("{VALIDATION}{{\"text\":\"hi\"}}\n");
+        blobs
+            .put(&validation_key(SOURCE), broken.into_bytes())
+            .await
+            .expect("put");
+
+        let Err(Error::Invalid(report)) = publish(&blobs, SOURCE).await else {
+            panic!("published on a malformed validation file");
+        };
+        assert!(
+            report.contains("faq/validation/faq.jsonl")
+                && report.contains("line 5: missing field `expected`"),
             "{report}"
         );
         assert_eq!(blobs.current().await, Some(first.version.clone()));

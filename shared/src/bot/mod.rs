@@ -30,7 +30,7 @@ pub mod text;
 pub mod unanswered;
 mod word_vectors;
 
-pub use calibrate::Labelled;
+pub use calibrate::{Labelled, read_labelled};
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
 pub use index::FaqIndex;
 pub use intent::wants_human;
