@@ -49,6 +49,11 @@ fn kefu(args: &[&str]) -> Output {
         .expect("the kefu binary runs")
 }
 
+/// `kefu faq publish <source> --val <val> --data-dir <data>`.
+fn publish_with_val(source: &str, val: &str, data: &str) -> Output {
+    kefu(&["faq", "publish", source, "--val", val, "--data-dir", data])
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -300,15 +305,7 @@ async fn given_val_when_published_then_it_is_stored_beside_the_source_and_kept_f
     let data = dir.path().join("data");
     let data_arg = data.to_str().expect("utf-8").to_owned();
 
-    let first = kefu(&[
-        "faq",
-        "publish",
-        &source,
-        "--val",
-        &val,
-        "--data-dir",
-        &data_arg,
-    ]);
+    let first = publish_with_val(&source, &val, &data_arg);
     let again = kefu(&["faq", "publish", &source, "--data-dir", &data_arg]);
 
     for output in [&first, &again] {
@@ -334,15 +331,7 @@ async fn given_a_malformed_val_when_published_then_exit_1_and_the_store_is_untou
     let data = dir.path().join("data");
     let data_arg = data.to_str().expect("utf-8").to_owned();
 
-    let output = kefu(&[
-        "faq",
-        "publish",
-        &source,
-        "--val",
-        &val,
-        "--data-dir",
-        &data_arg,
-    ]);
+    let output = publish_with_val(&source, &val, &data_arg);
 
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stdout(&output).is_empty(), "no version printed");
