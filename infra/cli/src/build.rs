@@ -8,6 +8,7 @@ use crate::progress::Progress;
 use crate::source::{Source, read_questions};
 use anyhow::Context;
 use kefu::bot::FaqIndex;
+use kefu::bot::calibrate::unknown_labels;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -65,10 +66,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         output::human_bytes(bundle.len())
     )?;
     writeln!(out, "build        {build_ms} ms")?;
+    let (questions, unknown) = validation.as_ref().map_or((0, 0), |questions| {
+        (questions.len(), unknown_labels(&entries, questions))
+    });
     writeln!(
         out,
         "calibrated   {}",
-        output::calibrated_on(validation.as_ref().map_or(0, Vec::len))
+        output::calibrated_on(questions, unknown)
     )?;
     writeln!(out, "path         {}", path.display())?;
     Ok(Outcome::Success)

@@ -29,12 +29,22 @@ pub fn problems(out: &mut dyn Write, path: &Path, errors: &SourceErrors) -> io::
     writeln!(out, "{}: invalid, {count} {noun}", path.display())
 }
 
-/// What a build was calibrated on, given how many labelled questions it had.
-pub fn calibrated_on(questions: usize) -> String {
-    match questions {
-        0 => "on the FAQ's paraphrases (cross-validation)".to_owned(),
-        1 => "on 1 labelled question".to_owned(),
-        n => format!("on {n} labelled questions"),
+/// What a build was calibrated on: how many labelled questions it had, and how many of
+/// them name no entry of the FAQ.
+pub fn calibrated_on(questions: usize, unknown: usize) -> String {
+    let counted =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    match (questions, unknown) {
+        (0, _) => "on the FAQ's paraphrases (cross-validation)".to_owned(),
+        (n, 0) => format!(
+            "on {}",
+            counted(n, "labelled question", "labelled questions")
+        ),
+        (n, unknown) => format!(
+            "on {} ({} no entry of the FAQ, so read as out of scope)",
+            counted(n, "labelled question", "labelled questions"),
+            counted(unknown, "names", "name")
+        ),
     }
 }
 
@@ -57,6 +67,19 @@ pub fn human_bytes(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_calibration_counts_when_described_then_plain_words() {
+        assert_eq!(
+            calibrated_on(0, 0),
+            "on the FAQ's paraphrases (cross-validation)"
+        );
+        assert_eq!(calibrated_on(1, 0), "on 1 labelled question");
+        assert_eq!(
+            calibrated_on(40, 2),
+            "on 40 labelled questions (2 name no entry of the FAQ, so read as out of scope)"
+        );
+    }
 
     #[test]
     fn given_sizes_when_humanised_then_binary_units_with_one_decimal() {

@@ -76,7 +76,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
     writeln!(
         out,
         "calibrated   {}",
-        output::calibrated_on(published.validation_questions)
+        output::calibrated_on(published.validation_questions, published.validation_unknown)
     )?;
     writeln!(out, "published    {target} ({key}, now current)")?;
     Ok(Outcome::Success)

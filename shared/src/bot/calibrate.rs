@@ -20,10 +20,12 @@
 //! than the other's, and one threshold for both would answer the other too rarely.
 
 use crate::bot::classifier::{Blend, Classifier, Scores, TrainConfig, XorShift, prior};
+use crate::bot::faq::FaqEntry;
 use crate::bot::features::SparseVec;
 use crate::bot::word_vectors::Language;
 use crate::{Error, Result};
 use serde::Deserialize;
+use std::collections::HashSet;
 
 /// Share of all questions the bot may answer wrongly at the calibrated threshold (a wrong
 /// answer costs more than a handoff). Below the 10% ops measure against, for margin.
@@ -81,6 +83,16 @@ pub fn read_labelled(bytes: &[u8]) -> Result<Vec<Labelled>> {
             serde_json::from_str(line).map_err(|e| Error::Invalid(format!("line {}: {e}", n + 1)))
         })
         .collect()
+}
+
+/// How many of `questions` name an entry `entries` lack. Calibration reads them as
+/// questions no entry answers, which ops should hear of: a retired entry, or a typo.
+pub fn unknown_labels(entries: &[FaqEntry], questions: &[Labelled]) -> usize {
+    let ids: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    questions
+        .iter()
+        .filter(|q| q.expected.as_deref().is_some_and(|id| !ids.contains(id)))
+        .count()
 }
 
 /// The outcome of calibration.

@@ -17,7 +17,7 @@
 //! publication time and name their content. The bundle is written before `CURRENT`, so a
 //! bot never follows a pointer to a missing version; a rejected source writes nothing.
 
-use crate::bot::calibrate::{Labelled, read_labelled};
+use crate::bot::calibrate::{Labelled, read_labelled, unknown_labels};
 use crate::bot::faq::{SourceFormat, parse_source};
 use crate::bot::index::FaqIndex;
 use crate::bot::matcher::MatcherConfig;
@@ -72,6 +72,8 @@ pub struct Published {
     /// Labelled questions it was calibrated on (from [`validation_key`]); 0 when it was
     /// calibrated on its own paraphrases.
     pub validation_questions: usize,
+    /// Of those, how many name an entry the source lacks (read as out of scope).
+    pub validation_unknown: usize,
 }
 
 /// Builds the source at `source_key` (calibrated on its validation file when there is
@@ -95,15 +97,19 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
     let validation_questions = validation.as_ref().map_or(0, Vec::len);
 
     let started = Instant::now();
-    let built = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize, u64)> {
+    let built = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize, u64, usize)> {
         let entries = parse_source(format, &source)
             .map_err(|report| Error::Invalid(format!("FAQ source rejected:\n{report}")))?;
+        let unknown = validation
+            .as_ref()
+            .map_or(0, |v| unknown_labels(&entries, v));
         let index = FaqIndex::build_with(&entries, validation.as_deref())?;
-        Ok((index.to_bundle()?, entries.len(), index.paraphrase_count()))
+        let bundle = index.to_bundle()?;
+        Ok((bundle, entries.len(), index.paraphrase_count(), unknown))
     })
     .await
     .map_err(|e| Error::backend("building the FAQ index", e))?;
-    let (bundle, entries, paraphrases) = match built {
+    let (bundle, entries, paraphrases, validation_unknown) = match built {
         Ok(built) => built,
         Err(e) => {
             tracing::warn!(source = source_key, error = %e, "FAQ source not published");
@@ -116,7 +122,7 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
     let bytes = bundle.len();
     blobs.put(&index_key(&version), bundle).await?;
     blobs.put(CURRENT_KEY, version.clone().into_bytes()).await?;
-    tracing::info!(source = source_key, %version, entries, paraphrases, bytes, build_ms, validation_questions, "FAQ published");
+    tracing::info!(source = source_key, %version, entries, paraphrases, bytes, build_ms, validation_questions, validation_unknown, "FAQ published");
     Ok(Published {
         version,
         entries,
@@ -124,6 +130,7 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
         bytes,
         build_ms,
         validation_questions,
+        validation_unknown,
     })
 }
 
@@ -463,6 +470,8 @@ mod tests {
         r#"{"text":"用什么快递发货","expected":"courier"}"#,
         "\n",
         r#"{"text":"可以开发票吗","expected":null}"#,
+        "\n",
+        r#"{"text":"能开专票吗","expected":"vat-invoice"}"#,
         "\n"
     );
 
@@ -487,7 +496,8 @@ mod tests {
             .expect("put");
 
         let with = publish(&blobs, SOURCE).await.expect("publish");
-        assert_eq!(with.validation_questions, 4);
+        assert_eq!(with.validation_questions, 5);
+        assert_eq!(with.validation_unknown, 1, "vat-invoice is no entry");
         let entries = parse_source(SourceFormat::JsonLines, V1.as_bytes()).expect("parses");
         let questions = read_labelled(VALIDATION.as_bytes()).expect("parses");
         let calibrated = FaqIndex::build_with(&entries, Some(&questions)).expect("builds");
@@ -532,7 +542,7 @@ mod tests {
         };
         assert!(
             report.contains("faq/validation/faq.jsonl")
-                && report.contains("line 5: missing field `expected`"),
+                && report.contains("line 6: missing field `expected`"),
             "{report}"
         );
         assert_eq!(blobs.current().await, Some(first.version.clone()));
