@@ -91,32 +91,18 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
         .get(source_key)
         .await?
         .ok_or_else(|| Error::NotFound(format!("FAQ source {source_key}")))?;
-    let validation = read_validation(blobs, source_key).await.inspect_err(|e| {
-        tracing::warn!(source = source_key, error = %e, "FAQ source not published");
-    })?;
-    let validation_questions = validation.as_ref().map_or(0, Vec::len);
-
-    let started = Instant::now();
-    let built = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize, u64, usize)> {
-        let entries = parse_source(format, &source)
-            .map_err(|report| Error::Invalid(format!("FAQ source rejected:\n{report}")))?;
-        let unknown = validation
-            .as_ref()
-            .map_or(0, |v| unknown_labels(&entries, v));
-        let index = FaqIndex::build_with(&entries, validation.as_deref())?;
-        let bundle = index.to_bundle()?;
-        Ok((bundle, entries.len(), index.paraphrase_count(), unknown))
-    })
-    .await
-    .map_err(|e| Error::backend("building the FAQ index", e))?;
-    let (bundle, entries, paraphrases, validation_unknown) = match built {
-        Ok(built) => built,
-        Err(e) => {
+    let Built {
+        bundle,
+        entries,
+        paraphrases,
+        build_ms,
+        validation_questions,
+        validation_unknown,
+    } = build(blobs, source_key, format, source)
+        .await
+        .inspect_err(|e| {
             tracing::warn!(source = source_key, error = %e, "FAQ source not published");
-            return Err(e);
-        }
-    };
-    let build_ms = started.elapsed().as_millis() as u64;
+        })?;
 
     let version = version_name(chrono::Utc::now(), &bundle);
     let bytes = bundle.len();
@@ -132,6 +118,44 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
         validation_questions,
         validation_unknown,
     })
+}
+
+/// A source built into a bundle, with what [`Published`] says of it but its version.
+struct Built {
+    bundle: Vec<u8>,
+    entries: usize,
+    paraphrases: u64,
+    build_ms: u64,
+    validation_questions: usize,
+    validation_unknown: usize,
+}
+
+/// Reads the source's validation file, then parses, trains and packs the source on a
+/// blocking thread.
+async fn build(
+    blobs: &dyn BlobStore,
+    source_key: &str,
+    format: SourceFormat,
+    source: Vec<u8>,
+) -> Result<Built> {
+    let validation = read_validation(blobs, source_key).await?;
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let entries = parse_source(format, &source)
+            .map_err(|report| Error::Invalid(format!("FAQ source rejected:\n{report}")))?;
+        let validation = validation.as_deref();
+        let index = FaqIndex::build_with(&entries, validation)?;
+        Ok(Built {
+            bundle: index.to_bundle()?,
+            entries: entries.len(),
+            paraphrases: index.paraphrase_count(),
+            build_ms: started.elapsed().as_millis() as u64,
+            validation_questions: validation.map_or(0, <[Labelled]>::len),
+            validation_unknown: validation.map_or(0, |v| unknown_labels(&entries, v)),
+        })
+    })
+    .await
+    .map_err(|e| Error::backend("building the FAQ index", e))?
 }
 
 /// The source's validation file, parsed strictly: `None` when there is none.
