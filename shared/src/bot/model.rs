@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 9;
+const MODEL_VERSION: u32 = 10;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
