@@ -6,11 +6,12 @@
    more than common ones).
 2. The vectors are then refined on sentences, so that their mean over a sentence's word
    pieces comes closer to what the model says of the whole sentence: the model embeds
-   CORPUS_SENTENCES glosses and examples of WordNet and the English lines of the
-   ChatterBot corpus (questions and replies as people type them to a bot: glosses alone
-   have no "how do I", "why" or "my"), a linear map reads its embeddings
-   in the vectors' space, and the vectors move towards it by ridge regression held to
-   where step 1 put them (RIDGE). Word pieces are read in context, not only alone.
+   CORPUS_SENTENCES glosses and examples of WordNet, the English lines of the ChatterBot
+   corpus (questions and replies as people type them to a bot) and QUESTIONS questions
+   made from QUESTION_SHAPES and common WordNet words (glosses alone have no "how do I",
+   "why can't I" or "my"), a linear map reads its embeddings in the vectors' space, and
+   the vectors move towards it by ridge regression held to where step 1 put them
+   (RIDGE). Word pieces are read in context, not only alone.
 3. They are carried into the model's own space: a ridge regression on the same
    sentences maps a sentence's mean vector to the model's embedding of it, and each
    vector is mapped (plus the map's offset, so a mean maps as a whole) and rotated onto
@@ -141,6 +142,48 @@ def conversation_lines():
     return sorted(lines)
 
 
+# Shapes of the questions customers ask, filled with common WordNet words: the teacher
+# shows how "how do I", "why can't I" or "do I need to" move a sentence's meaning.
+QUESTION_SHAPES = [
+    "how do i {v} my {n}", "how can i {v} the {n}", "why can't i {v} my {n}",
+    "why is my {n} {a}", "can i {v} a {n}", "can you {v} my {n}", "i want to {v} my {n}",
+    "i need to {v} the {n}", "i would like to {v} a {n}", "my {n} is not {a}",
+    "my {n} doesn't {v}", "where is my {n}", "when will i {v} my {n}",
+    "what is the {n} for", "is it possible to {v} my {n}", "do i need to {v} a {n}",
+    "do you {v} {n}", "what happens if i {v} my {n}", "is there a {n} for my {m}",
+    "how long does it take to {v} a {n}", "how much does it cost to {v} a {n}",
+    "i can't {v} my {n}", "why did you {v} my {n}", "the {n} i got is {a}",
+    "what should i do if my {n} is {a}", "is my {n} {a}", "are there any {n} for {m}",
+    "help me {v} my {n}", "please {v} my {n}", "who can {v} my {n}",
+]
+QUESTIONS = 6_000
+
+
+def common_lemmas(part, count):
+    """The `count` one-word WordNet lemmas of a part of speech most often tagged in its
+    sense-tagged texts."""
+    lemmas = []
+    for line in (WORDNET / f"index.{part}").read_text(encoding="latin-1").splitlines():
+        if line.startswith("  "):
+            continue
+        fields = line.split()
+        pointers = int(fields[3])
+        if "_" not in fields[0] and fields[0].isalpha():
+            lemmas.append((-int(fields[5 + pointers]), fields[0]))
+    return [lemma for _, lemma in sorted(lemmas)[:count]]
+
+
+def question_sentences():
+    """QUESTIONS questions from QUESTION_SHAPES and common words, in a fixed random order."""
+    verbs, nouns, adjectives = common_lemmas("verb", 1000), common_lemmas("noun", 2000), common_lemmas("adj", 500)
+    pick = random.Random(2)
+    return [
+        pick.choice(QUESTION_SHAPES).format(
+            v=pick.choice(verbs), n=pick.choice(nouns), m=pick.choice(nouns), a=pick.choice(adjectives))
+        for _ in range(QUESTIONS)
+    ]
+
+
 def embed_sentences(tokenized):
     """The model's mean-pooled, unit-length embedding of each sentence."""
     out = np.zeros((len(tokenized), HIDDEN), np.float32)
@@ -161,7 +204,7 @@ def embed_sentences(tokenized):
 def corpus():
     """The refining sentences as a sparse matrix taking a sentence's mean of piece
     vectors, and the model's embeddings of them, centred."""
-    sentences = wordnet_sentences()[:CORPUS_SENTENCES] + conversation_lines()
+    sentences = wordnet_sentences()[:CORPUS_SENTENCES] + conversation_lines() + question_sentences()
     tokenized = [t for t in map(word_pieces, sentences) if t]
     teacher = embed_sentences(tokenized)
     rows_, cols, values = [], [], []
