@@ -57,6 +57,15 @@ pub fn seconds(name: &str, default: u64) -> anyhow::Result<Duration> {
     number(name, default).map(Duration::from_secs)
 }
 
+/// Installs `KEFU_ID_SECRET` (required, at least 16 bytes) as the key conversation and
+/// message ids are derived under ([`crate::domain::install_id_secret`]). Every binary that
+/// derives ids calls this once at start, before anything else can derive one.
+pub fn install_id_secret() -> anyhow::Result<()> {
+    let secret = required("KEFU_ID_SECRET")?;
+    crate::domain::install_id_secret(&secret).context("KEFU_ID_SECRET")?;
+    Ok(())
+}
+
 /// A yes/no flag (`1`/`true`/`yes` or `0`/`false`/`no`), with a default.
 pub fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
     match optional(name).as_deref() {

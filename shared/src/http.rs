@@ -276,13 +276,14 @@ pub fn bearer_token(headers: &HeaderMap) -> crate::Result<&str> {
     }
 }
 
-/// Longest message text accepted from a customer or an agent, in characters.
-pub const MAX_TEXT_CHARS: usize = 2000;
+pub use crate::domain::MAX_TEXT_CHARS;
 
-/// A message text as accepted at the edge: trimmed, non-empty, at most
+/// A message text as accepted at the edge: cleaned ([`crate::domain::clean_text`]: no
+/// control characters or escape sequences, LF line ends, trimmed), non-empty, at most
 /// [`MAX_TEXT_CHARS`] characters.
 pub fn message_text(raw: &str) -> crate::Result<String> {
-    let text = raw.trim();
+    let text = crate::domain::clean_text(raw);
+    let text = text.as_str();
     if text.is_empty() {
         return Err(Error::Invalid("text must not be empty".into()));
     }
@@ -495,6 +496,38 @@ mod tests {
         );
     }
 
+    /// A body without a `Content-Length` (as with `Transfer-Encoding: chunked`): the
+    /// mapped body hides its size.
+    fn chunked(size: usize) -> axum::body::Body {
+        axum::body::Body::new(
+            http_body_util::Full::new(Bytes::from(vec![b' '; size])).map_frame(|f| f),
+        )
+    }
+
+    #[tokio::test]
+    async fn given_a_chunked_body_over_the_limit_when_posted_then_413_for_json_and_raw_handlers() {
+        let raw = Router::new().route(
+            "/raw",
+            post(|body: Bytes| async move { body.len().to_string() }),
+        );
+        let app = || app().merge(api_layers(raw.clone(), 64));
+        for uri in ["/echo", "/raw"] {
+            let req = http::Request::post(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(chunked(160))
+                .unwrap();
+            let response = app().oneshot(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
+            assert_eq!(
+                body_json(response).await["error"]["code"],
+                "payload_too_large",
+                "{uri}"
+            );
+        }
+        let small = http::Request::post("/raw").body(chunked(32)).unwrap();
+        assert_eq!(app().oneshot(small).await.unwrap().status(), StatusCode::OK);
+    }
+
     #[tokio::test]
     async fn given_unknown_route_or_method_when_called_then_json_404_and_405() {
         let response = call("GET", "/nope", None, "").await;
@@ -540,5 +573,17 @@ mod tests {
         assert!(message_text(" \t\n").is_err());
         assert!(message_text(&"字".repeat(MAX_TEXT_CHARS)).is_ok());
         assert!(message_text(&"字".repeat(MAX_TEXT_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn given_control_characters_in_a_message_text_when_parsed_then_stripped_and_lines_end_in_lf() {
+        assert_eq!(
+            message_text("hi\u{0}\u{1b}[2J there\r\nok\rthen\ttab").unwrap(),
+            "hi there\nok\nthen\ttab"
+        );
+        assert!(
+            message_text("\u{0}\u{1b}[0m").is_err(),
+            "nothing left: empty"
+        );
     }
 }

@@ -16,6 +16,8 @@ use std::time::Duration;
 use support::moto;
 
 const TOKEN_SECRET: &str = "kefu-test-token-secret-0123456789";
+/// The id key the event fixtures' ids were derived under (`infra/events/README.md`).
+const ID_SECRET: &str = "kefu-test-id-secret-0123456789";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -99,6 +101,7 @@ fn start_emulator(env: &Env) -> Emulator {
         ("KEFU_OUTBOUND_QUEUE_URL", env.outbound_url.clone()),
         ("KEFU_BUCKET", env.bucket.clone()),
         ("KEFU_TOKEN_SECRET", TOKEN_SECRET.into()),
+        ("KEFU_ID_SECRET", ID_SECRET.into()),
         ("KEFU_EMAIL_ADDRESS", "support@shop.example".into()),
         ("KEFU_WECHAT_TOKEN", WECHAT_TOKEN.into()),
         ("KEFU_WECHAT_APPID", "wx0123456789abcdef".into()),

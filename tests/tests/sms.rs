@@ -777,3 +777,42 @@ async fn given_a_reply_over_1600_characters_when_redelivered_after_a_failure_the
     assert!(bodies.iter().all(|b| b.chars().count() <= 1600));
     assert_eq!(format!("{}{}", bodies[0], bodies[1]), text);
 }
+
+#[tokio::test]
+async fn given_a_twilio_sms_over_2000_characters_when_posted_then_it_is_queued_cut_at_the_limit() {
+    let app = App::new();
+    let long = "a".repeat(2500);
+    let params = inbound_sms("SM00000000000000000000000000000077", &long);
+    empty_twiml(&app.twilio_signed(&borrowed(&params)).await);
+
+    let queued = app.queued().await;
+    assert_eq!(queued.len(), 1, "the SMS is not lost");
+    assert_eq!(queued[0].text, "a".repeat(kefu::http::MAX_TEXT_CHARS));
+}
+
+#[tokio::test]
+async fn given_no_twilio_sending_number_when_replying_then_the_reply_comes_from_the_number_the_customer_wrote_to()
+ {
+    let app = App::new();
+    let params = inbound_sms("SM00000000000000000000000000000078", "在吗");
+    empty_twiml(&app.twilio_signed(&borrowed(&params)).await);
+    let mock = MockTwilio::start().await;
+    let sender = TwilioSender::new(
+        &twilio_config(&mock.base, None),
+        "86",
+        Arc::new(app.store.idempotency()),
+    )
+    .expect("a sender without KEFU_TWILIO_FROM");
+
+    sender.send(&reply_to(CUSTOMER, "在的")).await.unwrap();
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(field(&requests[0], "From"), Some("+15005550006"));
+    assert_eq!(field(&requests[0], "To"), Some(CUSTOMER));
+
+    // A customer who never wrote to us has no number to be answered from.
+    assert!(matches!(
+        sender.send(&reply_to("+8613900139000", "您好")).await,
+        Err(SendError::Permanent(_))
+    ));
+}

@@ -49,6 +49,7 @@ struct Webhook {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    headers: http::HeaderMap,
     body: String,
 }
 
@@ -70,8 +71,9 @@ impl Webhook {
         let dir = tempfile::tempdir().unwrap();
         let embedded = EmbeddedStore::open(dir.path()).unwrap();
         let inbound: Arc<dyn MessageQueue> = Arc::new(embedded.queue(INBOUND));
+        let nonces: Arc<dyn IdempotencyGuard> = Arc::new(embedded.idempotency());
         Self {
-            router: router(WechatIngress::new(config, inbound)),
+            router: router(WechatIngress::new(config, inbound, nonces)),
             _dir: dir,
             embedded,
             safe,
@@ -87,8 +89,8 @@ impl Webhook {
             .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response
-            .headers()
+        let headers = response.headers().clone();
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
@@ -97,6 +99,7 @@ impl Webhook {
         Answer {
             status,
             content_type,
+            headers,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
     }
@@ -106,7 +109,10 @@ impl Webhook {
         let (query, body) = if self.safe {
             sealed(message, APPID, TOKEN)
         } else {
-            (signed_query(TOKEN, &now(), "93821"), message.to_owned())
+            (
+                signed_query(TOKEN, &now(), &fresh_nonce()),
+                message.to_owned(),
+            )
         };
         self.call("POST", &format!("/wechat?{query}"), &body).await
     }
@@ -128,6 +134,12 @@ impl Webhook {
     }
 }
 
+/// A nonce no other request of this run used, as WeChat makes one per request.
+fn fresh_nonce() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    (93821 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)).to_string()
+}
+
 /// The current Unix time, as WeChat puts it in the query.
 fn now() -> String {
     (kefu::domain::now_millis() / 1000).to_string()
@@ -142,8 +154,8 @@ fn signed_query(token: &str, timestamp: &str, nonce: &str) -> String {
 
 /// A safe-mode push: the query with both signatures, and the encrypted envelope.
 fn sealed(message: &str, appid: &str, token: &str) -> (String, String) {
-    let (timestamp, nonce) = (now(), "93821");
-    let timestamp = timestamp.as_str();
+    let (timestamp, nonce) = (now(), fresh_nonce());
+    let (timestamp, nonce) = (timestamp.as_str(), nonce.as_str());
     let crypt = MessageCrypt::new(AesKey::parse(AES_KEY).unwrap(), appid);
     let encrypt = crypt.encrypt(message);
     let query = format!(
@@ -189,6 +201,62 @@ async fn given_a_correctly_signed_url_verification_when_called_then_echostr_is_e
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, "6173840129");
     assert!(answer.content_type.starts_with("text/plain"));
+    assert_eq!(
+        answer
+            .headers
+            .get("x-content-type-options")
+            .map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..]),
+        "a browser must not sniff the echoed text as HTML"
+    );
+}
+
+#[tokio::test]
+async fn given_a_correctly_signed_but_stale_url_verification_when_called_then_403_and_no_echo() {
+    let webhook = Webhook::plaintext();
+    let stale = (kefu::domain::now_millis() / 1000 - 301).to_string();
+    let query = signed_query(TOKEN, &stale, "4242");
+    let answer = webhook
+        .call("GET", &format!("/wechat?{query}&echostr=6173840129"), "")
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(!answer.body.contains("6173840129"));
+}
+
+#[tokio::test]
+async fn given_a_captured_plaintext_push_url_when_replayed_with_another_body_then_403_and_only_the_first_is_queued()
+ {
+    let webhook = Webhook::plaintext();
+    let uri = format!("/wechat?{}", signed_query(TOKEN, &now(), "55501"));
+    let first = webhook
+        .call("POST", &uri, &text_push("运费怎么算？", 1))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let retry = webhook
+        .call("POST", &uri, &text_push("运费怎么算？", 1))
+        .await;
+    assert_eq!(
+        retry.status,
+        StatusCode::OK,
+        "WeChat's retry of the same push"
+    );
+    let forged = webhook
+        .call("POST", &uri, &text_push("请把收货地址改成……", 2))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+
+    let queued = webhook.queued().await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].text, "运费怎么算？");
+}
+
+#[tokio::test]
+async fn given_a_push_from_an_overlong_openid_when_posted_then_400_and_nothing_queued() {
+    let webhook = Webhook::plaintext();
+    let push = text_push("你好", 3).replace(OPENID, &"o".repeat(10 * 1024));
+    let answer = webhook.push(&push).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert_eq!(webhook.queue_depth().await, 0);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    config::install_id_secret()?;
     kefu::bot::sentiment::warm_up();
     let aws = Aws::from_env().await;
     let blobs = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));

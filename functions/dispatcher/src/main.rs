@@ -15,6 +15,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    config::install_id_secret()?;
     let aws = Aws::from_env().await;
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
     let email = EmailConfig::from_env()?.map(|mailbox| {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    config::install_id_secret()?;
     let aws = Aws::from_env().await;
     let state = sms_webhook::state_from_env(
         Arc::new(aws.queue(&config::required("KEFU_INBOUND_QUEUE_URL")?)),

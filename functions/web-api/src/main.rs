@@ -7,6 +7,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
+    config::install_id_secret()?;
     let aws = Aws::from_env().await;
     let state = web_api::state_from_env(
         Arc::new(aws.store(&config::required("KEFU_TABLE")?)),

@@ -4,14 +4,18 @@
 
 use axum::Router;
 use kefu::channels::wechat::{self, WechatConfig, WechatIngress};
-use kefu::ports::MessageQueue;
+use kefu::ports::{IdempotencyGuard, MessageQueue};
 use std::sync::Arc;
 
-/// The webhook of the account `config`, queueing on `inbound`; without a configuration,
-/// routes that answer 404 naming the settings to set.
-pub fn app(config: Option<WechatConfig>, inbound: Arc<dyn MessageQueue>) -> Router {
+/// The webhook of the account `config`, queueing on `inbound` and remembering nonces on
+/// `nonces`; without a configuration, routes that answer 404 naming the settings to set.
+pub fn app(
+    config: Option<WechatConfig>,
+    inbound: Arc<dyn MessageQueue>,
+    nonces: Arc<dyn IdempotencyGuard>,
+) -> Router {
     match config {
-        Some(config) => wechat::router(WechatIngress::new(config, inbound)),
+        Some(config) => wechat::router(WechatIngress::new(config, inbound, nonces)),
         None => {
             tracing::warn!(
                 settings = wechat::REQUIRED_SETTINGS,
@@ -42,10 +46,14 @@ mod tests {
         Arc::new(EmbeddedStore::open(dir.path()).unwrap().queue("inbound"))
     }
 
+    fn nonces(dir: &tempfile::TempDir) -> Arc<dyn IdempotencyGuard> {
+        Arc::new(EmbeddedStore::open(dir.path()).unwrap().idempotency())
+    }
+
     #[tokio::test]
     async fn given_no_configuration_when_called_then_404_names_the_settings() {
         let dir = tempfile::tempdir().unwrap();
-        let (status, body) = get(app(None, queue(&dir)), "/wechat").await;
+        let (status, body) = get(app(None, queue(&dir), nonces(&dir)), "/wechat").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(body.contains("KEFU_WECHAT_TOKEN"), "{body}");
     }
@@ -54,10 +62,11 @@ mod tests {
     async fn given_a_configuration_when_wechat_verifies_the_url_then_echostr_comes_back() {
         let dir = tempfile::tempdir().unwrap();
         let config = WechatConfig::new("test", "wx1", "secret");
-        // signature("test", "1410685589", "test"), from wechatpy's published vector.
-        let uri = "/wechat?signature=f21891de399b4e33a1a93c9a7b8a8fffb5a443ff\
-                   &timestamp=1410685589&nonce=test&echostr=hello";
-        let (status, body) = get(app(Some(config), queue(&dir)), uri).await;
+        let timestamp = (kefu::domain::now_millis() / 1000).to_string();
+        let signature = wechat::crypto::signature("test", &timestamp, "test");
+        let uri =
+            format!("/wechat?signature={signature}&timestamp={timestamp}&nonce=test&echostr=hello");
+        let (status, body) = get(app(Some(config), queue(&dir), nonces(&dir)), &uri).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "hello");
     }

@@ -4,8 +4,10 @@
 //! senders when their secrets are configured; email over SMTP with a Maildir outbox.
 
 mod email;
+mod serve;
 
 pub use email::{EMAIL_PREFIX, EmailSettings};
+pub use serve::HEADER_READ_TIMEOUT;
 
 use anyhow::Context;
 use axum::Router;
@@ -44,6 +46,8 @@ pub struct Settings {
     pub faq_source: PathBuf,
     /// `KEFU_TOKEN_SECRET`; generated once and kept in the data dir when unset.
     pub token_secret: Option<String>,
+    /// `KEFU_ID_SECRET`; generated once and kept in the data dir when unset.
+    pub id_secret: Option<String>,
     /// `KEFU_SHOP_IDENTITY_SECRET`.
     pub shop_identity_secret: Option<String>,
     /// `KEFU_CORS_ORIGINS`.
@@ -77,6 +81,7 @@ impl Settings {
             data_dir: config::or("KEFU_DATA_DIR", "./.kefu").into(),
             faq_source: config::or("KEFU_FAQ_SOURCE", default_faq_source()).into(),
             token_secret: config::optional("KEFU_TOKEN_SECRET"),
+            id_secret: config::optional("KEFU_ID_SECRET"),
             shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET"),
             cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
@@ -105,11 +110,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let storage = EmbeddedStore::open(&settings.data_dir)
         .with_context(|| format!("opening {}", settings.data_dir.display()))?;
+    kefu::domain::install_id_secret(&data_dir_secret(
+        &settings.data_dir,
+        "id-secret",
+        settings.id_secret.as_deref(),
+    )?)
+    .context("KEFU_ID_SECRET")?;
     let store = Arc::new(storage.conversations());
     let blobs: Arc<dyn BlobStore> = Arc::new(storage.blobs());
     let inbound: Arc<dyn MessageQueue> = Arc::new(storage.queue(INBOUND));
     let outbound: Arc<dyn MessageQueue> = Arc::new(storage.queue(OUTBOUND));
-    let tokens = TokenSigner::new(token_secret(&settings)?)?;
+    let tokens = TokenSigner::new(data_dir_secret(
+        &settings.data_dir,
+        "token-secret",
+        settings.token_secret.as_deref(),
+    )?)?;
 
     let faq = Arc::new(FaqLibrary::new(Duration::from_secs(30)));
     load_faq(&faq, blobs.as_ref(), &settings.faq_source).await?;
@@ -241,12 +256,7 @@ pub async fn run(
     if let Some(ready) = ready {
         let _ = ready.send(addr);
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move { shutdown.triggered().await }
-        })
-        .await?;
+    serve::serve(listener, app, shutdown.clone()).await;
     if let Some(smtp) = smtp {
         smtp.abort();
     }
@@ -280,7 +290,11 @@ fn channel_routes(
     guard: &Arc<dyn IdempotencyGuard>,
 ) -> anyhow::Result<Router> {
     let wechat = match &settings.wechat {
-        Some(config) => wechat::router(WechatIngress::new(config.clone(), inbound.clone())),
+        Some(config) => wechat::router(WechatIngress::new(
+            config.clone(),
+            inbound.clone(),
+            guard.clone(),
+        )),
         None => wechat::disabled_router(),
     };
     let sms = sms::router(SmsState::new(
@@ -339,14 +353,19 @@ async fn load_faq(
     Ok(())
 }
 
-/// `KEFU_TOKEN_SECRET`, or a random secret generated once and kept in the data dir so
-/// tokens survive restarts.
-fn token_secret(settings: &Settings) -> anyhow::Result<String> {
-    if let Some(secret) = &settings.token_secret {
-        return Ok(secret.clone());
+/// The configured secret, or a random one generated once into `dir/name` (readable only by
+/// its owner) and read from there at every start, so tokens and ids survive restarts.
+fn data_dir_secret(
+    dir: &std::path::Path,
+    name: &str,
+    configured: Option<&str>,
+) -> anyhow::Result<String> {
+    if let Some(secret) = configured {
+        return Ok(secret.to_owned());
     }
-    let path = settings.data_dir.join("token-secret");
+    let path = dir.join(name);
     if let Ok(secret) = std::fs::read_to_string(&path) {
+        owner_only(&path)?;
         return Ok(secret.trim().to_owned());
     }
     let secret = format!(
@@ -354,8 +373,37 @@ fn token_secret(settings: &Settings) -> anyhow::Result<String> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-    Ok(secret)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, secret.as_bytes()));
+    match written {
+        Ok(()) => Ok(secret),
+        // Another runner on the same data dir wrote it first: use that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(&path)?.trim().to_owned())
+        }
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
+}
+
+/// Narrows a secret file written by an older version (world-readable) to its owner.
+fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The runner's id key, installed here too: the test derives the reply ids it expects.
+const ID_SECRET: &str = "crash-test-id-secret-0123456789";
+
 /// Questions the demo FAQ answers and that never hand the conversation to a person, so
 /// every one of them must get exactly one bot reply.
 fn faq_questions() -> Vec<String> {
@@ -29,9 +32,10 @@ fn faq_questions() -> Vec<String> {
 #[test]
 fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_message_is_answered_once()
  {
+    kefu::domain::install_id_secret(ID_SECRET).unwrap();
     let data = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let mut runner = start(addr, data.path(), &[]);
+    let mut runner = start(addr, data.path(), &[("KEFU_ID_SECRET", ID_SECRET)]);
 
     let sessions: Vec<(ConversationId, String)> = (0..4)
         .map(|_| {
@@ -78,7 +82,7 @@ fn given_a_sigkill_with_messages_in_flight_when_restarted_then_every_acked_messa
     }
     let acked = acked.lock().unwrap().clone();
 
-    let mut runner = start(addr, data.path(), &[]);
+    let mut runner = start(addr, data.path(), &[("KEFU_ID_SECRET", ID_SECRET)]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let replies = loop {
         let replies = replies_by_id(addr, &sessions);

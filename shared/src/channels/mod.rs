@@ -16,6 +16,7 @@ pub mod wechat;
 
 use crate::domain::{
     Channel, ConversationKey, Customer, InboundMessage, MessageId, Millis, SCHEMA_VERSION,
+    clean_text, clean_text_truncated,
 };
 use crate::http::ApiError;
 use crate::ports::{MessageQueue, send_inbound};
@@ -41,7 +42,9 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    /// The envelope for the inbound queue.
+    /// The envelope for the inbound queue. This is where every channel's text enters the
+    /// domain: control characters and escape sequences are stripped, line ends become LF
+    /// and the text is cut at [`crate::domain::MAX_TEXT_CHARS`] characters.
     pub fn into_envelope(self) -> InboundMessage {
         let key = ConversationKey::new(self.channel, self.address.clone());
         let conversation_id = key.conversation_id();
@@ -52,20 +55,37 @@ impl Incoming {
             channel: self.channel,
             customer: Customer {
                 address: self.address,
-                name: self.name,
+                name: self.name.as_deref().and_then(display_name),
                 verified_id: None,
             },
-            text: self.text,
+            text: clean_text_truncated(&self.text),
             received_at: self.received_at,
         }
     }
 }
 
+/// Longest customer display name kept, in characters.
+const MAX_NAME_CHARS: usize = 100;
+
+/// A display name as the platform gave it, cleaned like text and cut; `None` when empty.
+fn display_name(raw: &str) -> Option<String> {
+    let name: String = clean_text(raw)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 /// Normalises and enqueues one customer message; returns the envelope sent.
+/// `Error::Invalid` (nothing queued) for an address no customer of the channel can have
+/// ([`ConversationKey::parse`]).
 pub async fn enqueue(
     queue: &dyn MessageQueue,
     incoming: Incoming,
 ) -> crate::Result<InboundMessage> {
+    ConversationKey::parse(incoming.channel, &incoming.address)?;
     let envelope = incoming.into_envelope();
     send_inbound(queue, &envelope).await?;
     Ok(envelope)
@@ -109,15 +129,28 @@ pub fn senders(
         let limit = rate("KEFU_RATE_WECHAT", 20.0)?;
         dispatcher = dispatcher.with_sender(Channel::Wechat, Arc::new(sender), limit);
     }
-    let twilio: Option<Arc<dyn ChannelSender>> = match &egress.sms.twilio {
-        Some(twilio) if twilio.from.is_some() => Some(Arc::new(sms::TwilioSender::new(
+    // Twilio with a sending number; else the fallback (SNS) when there is one; else Twilio
+    // answering from the number each customer wrote to.
+    let twilio = |twilio: &sms::TwilioConfig| -> anyhow::Result<Arc<dyn ChannelSender>> {
+        let sender: Arc<dyn ChannelSender> = Arc::new(sms::TwilioSender::new(
             twilio,
             &egress.sms.default_country,
             guard.clone(),
-        )?)),
-        _ => None,
+        )?);
+        Ok(sender)
     };
-    if let Some(sender) = twilio.or(egress.sms_fallback) {
+    let sms_sender = match (&egress.sms.twilio, egress.sms_fallback) {
+        (Some(config), _) if config.from.is_some() => Some(twilio(config)?),
+        (_, Some(fallback)) => Some(fallback),
+        (Some(config), None) => {
+            tracing::warn!(
+                "no SMS sending number is set (KEFU_TWILIO_FROM): replies go from the number each customer wrote to"
+            );
+            Some(twilio(config)?)
+        }
+        (None, None) => None,
+    };
+    if let Some(sender) = sms_sender {
         dispatcher = dispatcher.with_sender(Channel::Sms, sender, rate("KEFU_RATE_SMS", 1.0)?);
     }
     if let Some((config, transport)) = egress.email {
@@ -172,5 +205,13 @@ mod tests {
             first.conversation_id,
             ConversationKey::new(Channel::Sms, "+8613800138000").conversation_id()
         );
+    }
+
+    #[test]
+    fn given_control_characters_and_escapes_in_a_text_when_normalised_then_stripped_and_lines_end_in_lf()
+     {
+        let mut dirty = incoming("SM3");
+        dirty.text = "a\u{0}b\u{1b}[31mred\u{1b}[0m\r\nnext\rline\tcol\u{7}\u{9b}2J\u{7f}".into();
+        assert_eq!(dirty.into_envelope().text, "abred\nnext\nline\tcol");
     }
 }

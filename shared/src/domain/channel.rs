@@ -1,5 +1,5 @@
+use super::ids::derive as digest_id;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Where a customer writes from.
@@ -61,13 +61,54 @@ impl ConversationKey {
         &self.address
     }
 
-    /// The conversation id: a digest of the key, so it is stable, URL-safe and carries no
-    /// personal data (phone numbers and emails never appear in ids, URLs or queue groups).
+    /// A key for an address a platform delivered: `Error::Invalid` when it is empty, longer
+    /// than any such address, or has characters none has (see [`max_address_chars`]).
+    pub fn parse(channel: Channel, address: &str) -> crate::Result<Self> {
+        let max = max_address_chars(channel);
+        let chars = address.chars().count();
+        let well_formed = match channel {
+            // OpenIDs are 28 characters of base64url.
+            Channel::Wechat => address
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+            Channel::Sms => {
+                address.len() > 1
+                    && address.starts_with('+')
+                    && address[1..].bytes().all(|b| b.is_ascii_digit())
+            }
+            Channel::Email => address.contains('@') && !address.chars().any(char::is_whitespace),
+            Channel::Web => !address.chars().any(char::is_control),
+        };
+        if (1..=max).contains(&chars) && well_formed {
+            Ok(Self::new(channel, address))
+        } else {
+            Err(crate::Error::Invalid(format!(
+                "malformed {channel} address ({chars} characters; at most {max})"
+            )))
+        }
+    }
+
+    /// The conversation id: an HMAC of the key under the deployment's `KEFU_ID_SECRET`, so
+    /// it is stable, URL-safe, carries no personal data (phone numbers and emails never
+    /// appear in ids, URLs or queue groups) and cannot be recomputed from an address
+    /// without the secret.
     pub fn conversation_id(&self) -> ConversationId {
         ConversationId(digest_id(
             'c',
             &format!("{}:{}", self.channel, self.address),
         ))
+    }
+}
+
+/// The longest address a customer can have on `channel`, in characters: an OpenID (28 in
+/// practice), an E.164 number with `+`, an email address (RFC 5321), a web visitor or shop
+/// customer id with its prefix.
+pub fn max_address_chars(channel: Channel) -> usize {
+    match channel {
+        Channel::Wechat => 64,
+        Channel::Sms => 16,
+        Channel::Email => 254,
+        Channel::Web => 160,
     }
 }
 
@@ -188,17 +229,10 @@ fn is_id(s: &str, kind: char) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// `<kind>` followed by the first 31 hex digits of `sha256(input)`.
-fn digest_id(kind: char, input: &str) -> String {
-    format!(
-        "{kind}{}",
-        &hex::encode(Sha256::digest(input.as_bytes()))[..31]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn conversation_id_is_stable_and_hides_the_address() {
@@ -214,6 +248,72 @@ mod tests {
         );
         assert!(!id.as_str().contains("138"));
         assert_eq!(ConversationId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn given_a_phone_number_when_its_conversation_id_is_derived_then_an_unkeyed_digest_does_not_recompute_it()
+     {
+        let id = ConversationKey::new(Channel::Sms, "+8613800138000").conversation_id();
+        let unkeyed = format!(
+            "c{}",
+            &hex::encode(Sha256::digest(b"sms:+8613800138000"))[..31]
+        );
+        assert_ne!(id.as_str(), unkeyed, "anyone could enumerate phone numbers");
+        let message = MessageId::for_inbound(&id, "SM1");
+        let unkeyed = format!(
+            "m{}",
+            &hex::encode(Sha256::digest(format!("in:{id}:SM1").as_bytes()))[..31]
+        );
+        assert_ne!(message.as_str(), unkeyed);
+    }
+
+    #[test]
+    fn given_an_id_under_another_deployments_key_then_it_differs_and_under_one_key_it_is_stable() {
+        let key = ConversationKey::new(Channel::Sms, "+8613800138000");
+        let here = key.conversation_id();
+        let elsewhere = super::super::ids::derive_with(
+            b"another-deployment-id-secret",
+            'c',
+            "sms:+8613800138000",
+        );
+        assert_ne!(here.as_str(), elsewhere);
+        assert_eq!(key.conversation_id(), here);
+    }
+
+    #[test]
+    fn given_platform_addresses_when_parsed_then_bounded_per_channel() {
+        let ok = [
+            (Channel::Wechat, "oKefuCustomer0001_-x"),
+            (Channel::Sms, "+8613800138000"),
+            (Channel::Email, "li.wei@example.com"),
+            (Channel::Web, "u:shop customer 42"),
+        ];
+        for (channel, address) in ok {
+            assert!(
+                ConversationKey::parse(channel, address).is_ok(),
+                "{address}"
+            );
+        }
+        let bad = [
+            (Channel::Wechat, "o".repeat(10 * 1024)),
+            (Channel::Wechat, "o<script>".into()),
+            (Channel::Wechat, String::new()),
+            (Channel::Sms, "+86138001380001234".into()),
+            (Channel::Sms, "13800138000".into()),
+            (Channel::Email, format!("{}@example.com", "a".repeat(250))),
+            (Channel::Email, "no-at-sign".into()),
+            (Channel::Web, "v:".to_owned() + &"x".repeat(200)),
+            (Channel::Web, "v:\u{0}".into()),
+        ];
+        for (channel, address) in bad {
+            assert!(
+                matches!(
+                    ConversationKey::parse(channel, &address),
+                    Err(crate::Error::Invalid(_))
+                ),
+                "{address:.40}"
+            );
+        }
     }
 
     #[test]

@@ -4,12 +4,16 @@
 mod channel;
 mod conversation;
 mod envelope;
+mod ids;
 mod message;
+mod text;
 
-pub use channel::{Channel, ConversationId, ConversationKey, MessageId};
+pub use channel::{Channel, ConversationId, ConversationKey, MessageId, max_address_chars};
 pub use conversation::{BotContext, Conversation, ConversationState, Customer, Escalation};
 pub use envelope::{InboundMessage, OutboundMessage, SCHEMA_VERSION};
+pub use ids::{MIN_ID_SECRET_BYTES, id_secret_installed, install_id_secret};
 pub use message::{Author, DeliveryState, Message, NewMessage};
+pub use text::{MAX_TEXT_CHARS, clean_text, clean_text_truncated};
 
 /// Milliseconds since the Unix epoch: the one time representation stored everywhere.
 pub type Millis = i64;

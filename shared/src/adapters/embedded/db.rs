@@ -52,6 +52,7 @@ impl Db {
     /// Blocking: call at start-up, not on a busy runtime thread.
     pub(super) fn open(dir: &Path) -> Result<Self> {
         let path = dir.join(DB_FILE);
+        owner_only(&path)?;
         let mut writer = connect(&path)?;
         // WAL is a property of the file: set once, it stays.
         let mode: String = writer
@@ -143,6 +144,41 @@ impl Db {
     }
 }
 
+/// Creates the database file readable and writable only by its owner (or narrows an
+/// existing one to that) before SQLite opens it: it holds every conversation, and SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions.
+fn owner_only(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io =
+            |e: std::io::Error| Error::backend(format!("sqlite: restrict {}", path.display()), e);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let mode = file.metadata().map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+            // Left by an older version with the old permissions.
+            for suffix in ["-wal", "-shm"] {
+                let mut side = path.as_os_str().to_owned();
+                side.push(suffix);
+                if std::fs::exists(&side).unwrap_or(false) {
+                    std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                        .map_err(io)?;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Opens a connection with the settings every connection needs.
 fn connect(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -156,4 +192,30 @@ fn connect(path: &Path) -> Result<Connection> {
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .context("set pragmas")?;
     Ok(conn)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn given_a_new_data_dir_when_the_database_is_created_then_only_its_owner_can_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.write("touch", |tx| {
+            tx.execute_batch("CREATE TABLE IF NOT EXISTS t (x)")
+                .context("create")
+        })
+        .await
+        .unwrap();
+        for name in [DB_FILE, "kefu.db-wal", "kefu.db-shm"] {
+            let path = dir.path().join(name);
+            let Ok(meta) = std::fs::metadata(&path) else {
+                assert_ne!(name, DB_FILE, "the database exists");
+                continue;
+            };
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use super::SmsState;
 use super::ingress::{Outcome, Provider, Received, accept};
 use super::phone::PhoneNumber;
 use crate::domain::Millis;
-use crate::http::{ApiError, MAX_TEXT_CHARS};
+use crate::http::ApiError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
@@ -89,12 +89,6 @@ fn normalise(item: Upstream, default_country: &str) -> Result<Received, String> 
     }
     let from = PhoneNumber::parse(&item.phone_number, default_country)
         .map_err(|e| format!("phone_number: {e}"))?;
-    let chars = item.content.trim().chars().count();
-    if chars > MAX_TEXT_CHARS {
-        return Err(format!(
-            "content is {chars} characters long; at most {MAX_TEXT_CHARS} are allowed"
-        ));
-    }
     Ok(Received {
         provider: Provider::Aliyun,
         from,

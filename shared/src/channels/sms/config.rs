@@ -119,7 +119,8 @@ pub struct TwilioConfig {
     pub auth_token: String,
     /// `KEFU_TWILIO_API_BASE`, default [`TWILIO_API_BASE`] (tests point it at a mock).
     pub api_base: String,
-    /// Who replies come from (`KEFU_TWILIO_FROM`); required to send, not to receive.
+    /// Who replies come from (`KEFU_TWILIO_FROM`); without it, the number each customer
+    /// wrote to.
     pub from: Option<TwilioFrom>,
 }
 

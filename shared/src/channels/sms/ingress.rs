@@ -97,11 +97,13 @@ pub(crate) async fn accept(state: &SmsState, received: Received) -> Result<Outco
         tracing::info!(from = %received.from, "SMS from an opted-out number; not stored");
         return Ok(Outcome::OptedOut);
     }
-    if received.text.trim().is_empty() {
+    if crate::domain::clean_text(&received.text).is_empty() {
         tracing::info!(from = %received.from, "empty SMS; nothing to answer");
         return Ok(Outcome::Empty);
     }
-    let text = crate::http::message_text(&received.text)?;
+    // Cleaned and cut at the length limit on the way into the envelope: a customer cannot
+    // shorten an SMS the provider already took, so nothing is refused for length.
+    let text = received.text;
     let envelope = enqueue(
         state.inbound.as_ref(),
         Incoming {

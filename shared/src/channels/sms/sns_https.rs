@@ -3,7 +3,9 @@
 //! SHA256withRSA, over `Key\nValue\n` of the fields SNS lists for the message type — with
 //! the certificate fetched from `SigningCertURL`, which must be an `https` URL ending in
 //! `.pem` on `sns.<region>.amazonaws.com(.cn)`. A `SubscriptionConfirmation` is confirmed
-//! by fetching its `SubscribeURL` (same host rule); a `Notification` carries the SMS.
+//! by fetching its `SubscribeURL` (same host rule); a `Notification` carries the SMS. A
+//! signed message whose `Timestamp` is more than [`MAX_AGE`] old is refused (403): the
+//! provider ids that catch replays are remembered for a week, a signature lasts forever.
 
 use super::SmsState;
 use super::ingress::{Outcome, accept};
@@ -28,6 +30,12 @@ use x509_cert::der::{DecodePem, Encode};
 
 /// Certificates kept in memory; SNS rotates them rarely.
 const MAX_CACHED_KEYS: usize = 8;
+
+/// The oldest signed message accepted: longer than SNS retries an HTTPS delivery.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// How far ahead of our clock a `Timestamp` may be.
+const MAX_AHEAD: Duration = Duration::from_secs(300);
 
 /// The JSON SNS posts to an HTTPS subscription.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,7 +115,8 @@ enum HostRule {
 pub struct SnsVerifier {
     client: reqwest::Client,
     hosts: HostRule,
-    keys: Mutex<HashMap<String, RsaPublicKey>>,
+    /// Parsed keys by certificate URL, with the order they were fetched in.
+    keys: Mutex<HashMap<String, (u64, RsaPublicKey)>>,
 }
 
 impl std::fmt::Debug for SnsVerifier {
@@ -193,20 +202,28 @@ impl SnsVerifier {
 
     async fn public_key(&self, cert_url: &str) -> Result<RsaPublicKey> {
         let url = self.checked_url(cert_url, true)?;
-        if let Some(key) = self.lock_keys().get(cert_url) {
+        if let Some((_, key)) = self.lock_keys().get(cert_url) {
             return Ok(key.clone());
         }
         let pem = self.get(url, "SNS signing certificate").await?;
         let key = rsa_key_of(&pem)?;
         let mut keys = self.lock_keys();
-        if keys.len() >= MAX_CACHED_KEYS {
-            keys.clear();
+        // Full: the certificate fetched first goes (SNS moves to new ones, not back).
+        if keys.len() >= MAX_CACHED_KEYS && !keys.contains_key(cert_url) {
+            let oldest = keys
+                .iter()
+                .min_by_key(|(_, (order, _))| *order)
+                .map(|(url, _)| url.clone());
+            if let Some(oldest) = oldest {
+                keys.remove(&oldest);
+            }
         }
-        keys.insert(cert_url.to_owned(), key.clone());
+        let order = keys.values().map(|(order, _)| order + 1).max().unwrap_or(0);
+        keys.insert(cert_url.to_owned(), (order, key.clone()));
         Ok(key)
     }
 
-    fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, RsaPublicKey>> {
+    fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, RsaPublicKey)>> {
         // The map holds only parsed keys, valid even if a holder panicked.
         self.keys
             .lock()
@@ -282,6 +299,15 @@ fn rsa_key_of(pem: &str) -> Result<RsaPublicKey> {
     RsaPublicKey::from_public_key_der(&spki).map_err(|_| unusable("not an RSA key"))
 }
 
+/// Whether an SNS `Timestamp` is at most [`MAX_AGE`] old and not far ahead of `now`.
+fn is_recent(timestamp: &str, now: crate::domain::Millis) -> bool {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(timestamp) else {
+        return false;
+    };
+    let age_ms = now - at.timestamp_millis();
+    age_ms <= MAX_AGE.as_millis() as i64 && -age_ms <= MAX_AHEAD.as_millis() as i64
+}
+
 /// `POST /sms/sns`.
 pub(super) async fn webhook(
     State(state): State<SmsState>,
@@ -305,6 +331,13 @@ pub(super) async fn webhook(
             }
             other => other.into(),
         });
+    }
+    if !is_recent(&envelope.timestamp, crate::domain::now_millis()) {
+        tracing::warn!("SNS message with an old or unreadable Timestamp rejected");
+        return Err(ApiError::forbidden(format!(
+            "Timestamp is more than {} s old (or not RFC 3339)",
+            MAX_AGE.as_secs()
+        )));
     }
     match envelope.kind.as_str() {
         "SubscriptionConfirmation" => {
@@ -535,6 +568,26 @@ mod tests {
         assert!(matches!(rsa_key_of("junk"), Err(Error::Unauthorized(_))));
     }
 
+    #[tokio::test]
+    async fn given_a_full_certificate_cache_when_another_certificate_is_fetched_then_one_entry_is_evicted()
+     {
+        let (base, _) = fake_sns().await;
+        let verifier = SnsVerifier::insecure_any_host_for_tests().unwrap();
+        for n in 0..=MAX_CACHED_KEYS {
+            verifier
+                .public_key(&format!("{base}/cert.pem?n={n}"))
+                .await
+                .unwrap();
+        }
+        let keys = verifier.lock_keys();
+        assert_eq!(keys.len(), MAX_CACHED_KEYS);
+        assert!(keys.contains_key(&format!("{base}/cert.pem?n={MAX_CACHED_KEYS}")));
+        assert!(
+            !keys.contains_key(&format!("{base}/cert.pem?n=0")),
+            "the oldest goes"
+        );
+    }
+
     #[cfg(feature = "embedded")]
     mod webhook {
         use super::*;
@@ -560,6 +613,13 @@ mod tests {
             .unwrap()
             .with_sns_verifier(SnsVerifier::insecure_any_host_for_tests().unwrap());
             router(state)
+        }
+
+        /// `envelope(kind)` stamped now, as SNS stamps what it sends.
+        fn fresh(kind: &str) -> Envelope {
+            let mut envelope = envelope(kind);
+            envelope.timestamp = crate::domain::rfc3339(crate::domain::now_millis());
+            envelope
         }
 
         fn json(envelope: &Envelope) -> String {
@@ -620,7 +680,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = EmbeddedStore::open(dir.path()).unwrap();
             let (base, _) = fake_sns().await;
-            let mut notification = envelope("Notification");
+            let mut notification = fresh("Notification");
             notification.topic_arn = TOPIC.into();
             notification.message = sms("in-1");
             let notification = signed(notification, &base, "2");
@@ -638,7 +698,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = EmbeddedStore::open(dir.path()).unwrap();
             let (base, _) = fake_sns().await;
-            let mut notification = envelope("Notification");
+            let mut notification = fresh("Notification");
             notification.topic_arn = TOPIC.into();
             notification.message = sms("in-2");
             let good = signed(notification, &base, "1");
@@ -662,7 +722,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = EmbeddedStore::open(dir.path()).unwrap();
             let (base, confirmations) = fake_sns().await;
-            let mut confirmation = envelope("SubscriptionConfirmation");
+            let mut confirmation = fresh("SubscriptionConfirmation");
             confirmation.topic_arn = TOPIC.into();
             confirmation.subscribe_url = Some(format!("{base}/confirm"));
             let confirmation = signed(confirmation, &base, "1");
@@ -675,6 +735,30 @@ mod tests {
             assert_eq!(post(app(&store), json(&confirmation)).await.0, 200);
             assert_eq!(confirmations.load(Ordering::SeqCst), 1);
             assert!(queued(&store).await.is_empty());
+        }
+
+        #[tokio::test]
+        async fn given_a_signed_notification_older_than_an_hour_when_posted_then_403_and_nothing_queued()
+         {
+            let dir = tempfile::tempdir().unwrap();
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let (base, _) = fake_sns().await;
+            let mut old = fresh("Notification");
+            old.topic_arn = TOPIC.into();
+            old.message = sms("in-old");
+            old.timestamp = crate::domain::rfc3339(crate::domain::now_millis() - 3_601_000);
+            let old = signed(old, &base, "2");
+            let (status, body) = post(app(&store), json(&old)).await;
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("Timestamp"), "{body}");
+            assert!(queued(&store).await.is_empty());
+
+            let mut recent = fresh("Notification");
+            recent.topic_arn = TOPIC.into();
+            recent.message = sms("in-recent");
+            recent.timestamp = crate::domain::rfc3339(crate::domain::now_millis() - 3_000_000);
+            let recent = signed(recent, &base, "2");
+            assert_eq!(post(app(&store), json(&recent)).await.0, 200);
         }
     }
 }

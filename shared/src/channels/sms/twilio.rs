@@ -5,6 +5,9 @@
 //! `base64(HMAC-SHA1(auth token, URL + every parameter as key + value, sorted))` over the
 //! public URL Twilio called, then answers with TwiML: empty (`<Response/>`: the bot replies
 //! later through the API) or, for a keyword, the confirmation as a `<Message>`.
+//!
+//! Without a sending number (`KEFU_TWILIO_FROM`), the webhook remembers the number each
+//! customer wrote to (`To`) and the sender answers from it.
 
 use super::SmsState;
 use super::ingress::{Outcome, Provider, Received, accept};
@@ -156,10 +159,36 @@ pub(super) async fn webhook(
         return Err(ApiError::forbidden("invalid X-Twilio-Signature"));
     }
     let received = parse(&params, &state.config.default_country)?;
+    if config.from.is_none()
+        && let Some(to) = param(&params, "To")
+            .and_then(|to| PhoneNumber::parse(to, &state.config.default_country).ok())
+    {
+        // Before queueing: the reply must find it.
+        state
+            .guard
+            .put_if_absent(&our_number_key(&received.from), to.as_str(), OUR_NUMBER_TTL)
+            .await?;
+    }
     match accept(&state, received).await? {
         Outcome::Reply(text) => Ok(twiml(message_twiml(&text))),
         _ => Ok(twiml(EMPTY_TWIML.to_owned())),
     }
+}
+
+/// How long the number a customer wrote to is remembered for replies.
+const OUR_NUMBER_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
+
+/// Where the number `customer` first wrote to is kept (by conversation id: no phone number
+/// in the key).
+fn our_number_key(customer: &PhoneNumber) -> String {
+    let conversation =
+        crate::domain::ConversationKey::new(crate::domain::Channel::Sms, customer.as_str())
+            .conversation_id();
+    our_number_key_of(&conversation)
+}
+
+fn our_number_key_of(conversation: &crate::domain::ConversationId) -> String {
+    format!("sms-to:twilio:{conversation}")
 }
 
 /// The first value of `key`.
@@ -214,6 +243,7 @@ mod sender {
     use super::super::keywords::OptOuts;
     use super::super::phone::{PhoneNumber, scrub};
     use super::super::segments;
+    use super::our_number_key_of;
     use crate::dispatch::{ChannelSender, SendError};
     use crate::domain::OutboundMessage;
     use crate::ports::IdempotencyGuard;
@@ -233,13 +263,14 @@ mod sender {
     /// Delivers SMS replies through Twilio's Messages API: HTTP Basic (account sid, auth
     /// token), form `To`, `From` or `MessagingServiceSid`, `Body`. Texts over 1600
     /// characters go as several requests, each remembered once sent. Refuses numbers that
-    /// opted out.
+    /// opted out. Without `KEFU_TWILIO_FROM`, a reply goes from the number the customer
+    /// wrote to (remembered by the webhook).
     pub struct TwilioSender {
         client: reqwest::Client,
         messages_url: String,
         account_sid: String,
         auth_token: String,
-        from: TwilioFrom,
+        from: Option<TwilioFrom>,
         default_country: String,
         opt_outs: OptOuts,
         guard: Arc<dyn IdempotencyGuard>,
@@ -255,19 +286,14 @@ mod sender {
     }
 
     impl TwilioSender {
-        /// A sender for `config`, with the opt-out register and sent parts on `guard`.
-        /// `Error::Invalid` without a sender (`KEFU_TWILIO_FROM`).
+        /// A sender for `config`, with the opt-out register, sent parts and the numbers
+        /// customers wrote to on `guard`.
         pub fn new(
             config: &TwilioConfig,
             default_country: &str,
             guard: Arc<dyn IdempotencyGuard>,
         ) -> crate::Result<Self> {
-            let from = config.from.clone().ok_or_else(|| {
-                crate::Error::Invalid(
-                    "KEFU_TWILIO_FROM (a number or a messaging service sid) is required to send"
-                        .into(),
-                )
-            })?;
+            let from = config.from.clone();
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .connect_timeout(Duration::from_secs(5))
@@ -289,9 +315,33 @@ mod sender {
             })
         }
 
+        /// Who `message` goes from: `KEFU_TWILIO_FROM`, else the number its customer wrote
+        /// to.
+        async fn sender_number(&self, message: &OutboundMessage) -> Result<TwilioFrom, SendError> {
+            if let Some(from) = &self.from {
+                return Ok(from.clone());
+            }
+            let ours = self
+                .guard
+                .get(&our_number_key_of(&message.conversation_id))
+                .await
+                .map_err(SendError::backend)?;
+            ours.map(TwilioFrom::Number).ok_or_else(|| {
+                SendError::Permanent(
+                    "no number to send from: set KEFU_TWILIO_FROM (the customer never wrote to a Twilio number)"
+                        .into(),
+                )
+            })
+        }
+
         /// Sends one request; `Ok` when Twilio accepted it.
-        async fn post(&self, to: &PhoneNumber, body: &str) -> Result<(), SendError> {
-            let from = match &self.from {
+        async fn post(
+            &self,
+            from: &TwilioFrom,
+            to: &PhoneNumber,
+            body: &str,
+        ) -> Result<(), SendError> {
+            let from = match from {
                 TwilioFrom::Number(number) => ("From", number.as_str()),
                 TwilioFrom::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
             };
@@ -351,6 +401,7 @@ mod sender {
                 &self.opt_outs,
             )
             .await?;
+            let from = self.sender_number(message).await?;
             let parts = segments::split_utf16(&text, MAX_BODY_CHARS);
             for (n, part) in parts.iter().enumerate() {
                 let sent_key = format!("sms-out:twilio:{}:{n}", message.message_id);
@@ -363,7 +414,7 @@ mod sender {
                 {
                     continue;
                 }
-                self.post(&to, part).await?;
+                self.post(&from, &to, part).await?;
                 if let Err(e) = self.guard.put_if_absent(&sent_key, "1", SENT_TTL).await {
                     // Sent but not remembered: a redelivery would send this part again,
                     // which beats failing a delivered message.

@@ -82,6 +82,30 @@ impl WechatConfig {
             .map_err(|_| {
                 Error::Invalid("KEFU_WECHAT_AES_KEY must be the 43-character EncodingAESKey".into())
             })?;
+        // The template says `safe` unless the operator chose `plaintext`: a deployment
+        // without the AES key then fails at start instead of taking unencrypted pushes.
+        match (
+            var("KEFU_WECHAT_MODE").as_deref().map(str::trim),
+            &config.aes_key,
+        ) {
+            (None, _) | (Some("safe"), Some(_)) | (Some("plaintext"), None) => {}
+            (Some("safe"), None) => {
+                return Err(Error::Invalid(
+                    "KEFU_WECHAT_MODE=safe needs KEFU_WECHAT_AES_KEY (or choose plaintext)".into(),
+                ));
+            }
+            (Some("plaintext"), Some(_)) => {
+                return Err(Error::Invalid(
+                    "KEFU_WECHAT_MODE=plaintext contradicts the KEFU_WECHAT_AES_KEY that is set"
+                        .into(),
+                ));
+            }
+            (Some(_), _) => {
+                return Err(Error::Invalid(
+                    "KEFU_WECHAT_MODE must be safe or plaintext".into(),
+                ));
+            }
+        }
         if let Some(base) = var("KEFU_WECHAT_API_BASE") {
             config.api_base = parse_api_base(&base)?;
         }
@@ -235,5 +259,28 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("the-token") && !printed.contains("the-secret"));
         assert!(printed.contains("wx1"));
+    }
+
+    #[test]
+    fn given_a_mode_when_read_then_safe_needs_the_aes_key_and_plaintext_refuses_one() {
+        let key = (
+            "KEFU_WECHAT_AES_KEY",
+            "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+        );
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = CREDENTIALS.to_vec();
+            pairs.extend_from_slice(extra);
+            WechatConfig::from_vars(vars(&pairs))
+        };
+        assert!(with(&[("KEFU_WECHAT_MODE", "safe"), key]).is_ok());
+        assert!(with(&[("KEFU_WECHAT_MODE", "plaintext")]).is_ok());
+        assert!(with(&[]).is_ok(), "unset: the key decides");
+        for bad in [
+            with(&[("KEFU_WECHAT_MODE", "safe")]),
+            with(&[("KEFU_WECHAT_MODE", "plaintext"), key]),
+            with(&[("KEFU_WECHAT_MODE", "compatible"), key]),
+        ] {
+            assert!(matches!(bad, Err(Error::Invalid(_))));
+        }
     }
 }

@@ -4,10 +4,13 @@
 //! answer is 401, with a wrong one 403, and nothing is queued. In safe and compatible mode
 //! (`encrypt_type=aes`) the `msg_signature` over the `Encrypt` field is checked too, and the
 //! decrypted message must name our appid. When an AES key is configured, plaintext pushes
-//! are refused: the plain `signature` does not cover the body. A push whose `timestamp` is
-//! more than [`MAX_CLOCK_SKEW_SECS`] away from our clock is refused (403), which bounds
-//! how long a captured signature can be replayed (WeChat's own retries come within
-//! seconds).
+//! are refused: the plain `signature` does not cover the body. A request whose `timestamp`
+//! is more than [`MAX_CLOCK_SKEW_SECS`] away from our clock is refused (403), the URL
+//! verification included. Within that window each `timestamp` + `nonce` is remembered with
+//! a digest of its body (the idempotency guard): the same URL with the same body is
+//! WeChat's retry and is handled again (the message id deduplicates it), with another body
+//! it is a replay of a captured URL and is refused (403) — in plaintext mode the signature
+//! does not cover the body, so this is what stops a forged message.
 //!
 //! A push is answered at once: `success` after its message is durably queued (the bot
 //! replies later through the customer-service API), or a passive reply (the welcome),
@@ -20,15 +23,16 @@ use super::xml::{self, Document, Push};
 use crate::channels::{self, Incoming};
 use crate::domain::{Channel, now_millis};
 use crate::http::{ApiError, Query, api_layers};
-use crate::ports::MessageQueue;
+use crate::ports::{IdempotencyGuard, MessageQueue};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tracing::instrument;
 
@@ -41,18 +45,32 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 /// Pushes are a few kilobytes; anything larger is not from WeChat.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// What the webhook needs: the account's settings and the inbound queue.
+/// How long a `timestamp` + `nonce` is remembered: a timestamp is accepted from
+/// [`MAX_CLOCK_SKEW_SECS`] before our clock to as long after, so twice that covers it.
+const NONCE_TTL: std::time::Duration =
+    std::time::Duration::from_secs(2 * MAX_CLOCK_SKEW_SECS.unsigned_abs());
+
+/// WeChat's nonces are short digit strings; a longer one is not from WeChat.
+const MAX_NONCE_CHARS: usize = 64;
+
+/// What the webhook needs: the account's settings, the inbound queue and the guard that
+/// remembers nonces.
 #[derive(Clone)]
 pub struct WechatIngress {
     config: Arc<WechatConfig>,
     crypt: Option<MessageCrypt>,
     inbound: Arc<dyn MessageQueue>,
+    nonces: Arc<dyn IdempotencyGuard>,
 }
 
 impl WechatIngress {
     /// The webhook of the account `config`, queueing on `inbound`
-    /// (`KEFU_INBOUND_QUEUE_URL`).
-    pub fn new(config: WechatConfig, inbound: Arc<dyn MessageQueue>) -> Self {
+    /// (`KEFU_INBOUND_QUEUE_URL`) and remembering nonces on `nonces` (the table).
+    pub fn new(
+        config: WechatConfig,
+        inbound: Arc<dyn MessageQueue>,
+        nonces: Arc<dyn IdempotencyGuard>,
+    ) -> Self {
         let crypt = config
             .aes_key
             .clone()
@@ -61,6 +79,7 @@ impl WechatIngress {
             config: Arc::new(config),
             crypt,
             inbound,
+            nonces,
         }
     }
 
@@ -95,7 +114,7 @@ struct Signed {
     msg_signature: Option<String>,
 }
 
-/// URL verification: echo `echostr` only for a correctly signed request.
+/// URL verification: echo `echostr` only for a correctly signed, fresh request.
 #[instrument(skip_all)]
 async fn verify(State(state): State<Arc<WechatIngress>>, Query(query): Query<Signed>) -> Response {
     match (
@@ -105,7 +124,8 @@ async fn verify(State(state): State<Arc<WechatIngress>>, Query(query): Query<Sig
         query.echostr,
     ) {
         (Some(signature), Some(timestamp), Some(nonce), Some(echostr))
-            if state.signed(signature, timestamp, nonce) =>
+            if state.signed(signature, timestamp, nonce)
+                && is_fresh(timestamp, now_millis() / 1000) =>
         {
             tracing::info!("URL verified");
             plain_text(echostr)
@@ -141,6 +161,7 @@ async fn receive(
             "timestamp is more than {MAX_CLOCK_SKEW_SECS} s away from the server's clock"
         )));
     }
+    check_nonce(&state, timestamp, nonce, &body).await?;
     let body =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     let (push, sealed) = open(&state, &query, timestamp, nonce, body)?;
@@ -169,6 +190,30 @@ async fn receive(
             tracing::info!(why, "push needs no answer");
             Ok(plain_text("success".to_owned()))
         }
+    }
+}
+
+/// Remembers `timestamp` + `nonce` with a digest of `body`; 403 when they came before with
+/// another body (a replayed URL), `Ok` the first time and for WeChat's retries.
+async fn check_nonce(
+    state: &WechatIngress,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    if nonce.is_empty() || nonce.len() > MAX_NONCE_CHARS {
+        return Err(ApiError::bad_request("malformed nonce"));
+    }
+    let digest = hex::encode(Sha256::digest(body));
+    let key = format!("wechat-nonce:{timestamp}:{nonce}");
+    match state.nonces.put_if_absent(&key, &digest, NONCE_TTL).await? {
+        Some(first) if first != digest => {
+            tracing::warn!("a used timestamp and nonce with another body refused");
+            Err(ApiError::forbidden(
+                "this timestamp and nonce were already used for another push",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -237,10 +282,14 @@ fn is_fresh(timestamp: &str, now: i64) -> bool {
         .is_ok_and(|t| t.abs_diff(now) <= MAX_CLOCK_SKEW_SECS.unsigned_abs())
 }
 
+/// Text that a browser must not read as anything else (`echostr` is the caller's text).
 fn plain_text(body: String) -> Response {
     (
         StatusCode::OK,
-        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [
+            (CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
         body,
     )
         .into_response()
