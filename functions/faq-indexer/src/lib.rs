@@ -1,21 +1,24 @@
 //! The FAQ indexer Lambda: an S3 `ObjectCreated` trigger on `faq/source/`. Each new source
 //! is parsed strictly, built into a tantivy index and published as a new immutable version
 //! with a `CURRENT` pointer (see [`kefu::bot::library::publish`]), calibrated on the
-//! source's labelled validation file (`faq/validation/<name>.jsonl`) when there is one. A
-//! malformed source or validation file fails the invocation with its line-numbered report,
-//! and the current version stays.
+//! source's labelled validation file (`faq/validation/<name>.jsonl`) when there is one, for
+//! the wrong-answer rate `KEFU_FAQ_TARGET_WRONG_RATE`. A malformed source or validation file
+//! fails the invocation with its line-numbered report, and the current version stays.
 
 use aws_lambda_events::event::s3::S3Event;
-use kefu::bot::library::publish;
+use kefu::bot::calibrate::TargetWrongRate;
+use kefu::bot::library::publish_with;
 use kefu::ports::BlobStore;
 use lambda_runtime::LambdaEvent;
 
 /// Where FAQ sources live in the bucket.
 pub const SOURCE_PREFIX: &str = "faq/source/";
 
-/// Publishes every FAQ source named in the event; returns the published versions.
+/// Publishes every FAQ source named in the event, calibrated for `target` wrong answers;
+/// returns the published versions.
 pub async fn handle(
     blobs: &dyn BlobStore,
+    target: TargetWrongRate,
     event: LambdaEvent<S3Event>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let mut versions = Vec::new();
@@ -28,7 +31,7 @@ pub async fn handle(
             tracing::info!(%key, "not a FAQ source; ignored");
             continue;
         }
-        let published = publish(blobs, &key).await?;
+        let published = publish_with(blobs, &key, target).await?;
         tracing::info!(%key, version = %published.version, entries = published.entries, "published");
         versions.push(published.version);
     }

@@ -6,6 +6,7 @@ use crate::Outcome;
 use crate::output;
 use crate::progress::Progress;
 use crate::source::{Source, read_questions};
+use crate::target::TargetArgs;
 use anyhow::Context;
 use kefu::bot::FaqIndex;
 use kefu::bot::calibrate::unknown_labels;
@@ -27,6 +28,8 @@ pub struct BuildArgs {
     /// questions as they come. Without it, the FAQ's own paraphrases calibrate.
     #[arg(long, value_name = "FILE")]
     pub val: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Builds and writes the bundle; an invalid source prints its problems and writes nothing.
@@ -35,6 +38,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let source = Source::read(&args.source, &progress)?;
     let validation = args.val.as_deref().map(read_questions).transpose()?;
     let validation = validation.map(|(_, questions)| questions);
+    let target = args.target.resolve()?;
     let started = Instant::now();
     let entries = match source.parse(&progress) {
         Ok(entries) => entries,
@@ -45,8 +49,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         }
     };
     progress.stage(format!("indexing {} entries", entries.len()));
-    let index =
-        FaqIndex::build_with(&entries, validation.as_deref()).context("building the FAQ index")?;
+    let index = FaqIndex::build_with(&entries, validation.as_deref(), target)
+        .context("building the FAQ index")?;
     progress.stage("packing the bundle");
     let bundle = index.to_bundle().context("packing the FAQ index")?;
     let build_ms = started.elapsed().as_millis();
@@ -74,6 +78,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         "calibrated   {}",
         output::calibrated_on(questions, unknown)
     )?;
+    writeln!(out, "target       {target} wrong answers")?;
     writeln!(out, "path         {}", path.display())?;
     Ok(Outcome::Success)
 }

@@ -6,6 +6,7 @@
 //! The evaluation itself is `kefu::bot::eval`.
 
 use crate::source::read_questions;
+use crate::target::TargetArgs;
 use anyhow::Context;
 use kefu::bot::eval::{EvalReport, evaluate};
 use kefu::bot::{SourceFormat, parse_source};
@@ -36,6 +37,8 @@ pub struct EvalArgs {
     /// come.
     #[arg(long)]
     pub val: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -52,7 +55,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (_, queries) = read_questions(&args.queries)?;
     let validation = args.val.as_deref().map(read_questions).transpose()?;
     let validation = validation.map(|(_, questions)| questions);
-    let report = evaluate(&entries, &queries, validation.as_deref())?;
+    let report = evaluate(
+        &entries,
+        &queries,
+        validation.as_deref(),
+        args.target.resolve()?,
+    )?;
     print(&report, args.format)
 }
 

@@ -14,6 +14,7 @@ mod publish;
 mod simulate;
 mod source;
 mod store;
+mod target;
 mod unanswered;
 
 use clap::{Parser, Subcommand};

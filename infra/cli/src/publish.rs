@@ -8,6 +8,7 @@ use crate::output;
 use crate::progress::Progress;
 use crate::source::{Source, read_questions};
 use crate::store::{self, Missing, StoreArgs};
+use crate::target::TargetArgs;
 use anyhow::Context;
 use kefu::bot::library::{SOURCE_PREFIX, validation_key};
 use std::io::{self, Write};
@@ -26,6 +27,8 @@ pub struct PublishArgs {
     #[arg(long, value_name = "FILE")]
     pub val: Option<PathBuf>,
     #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
     pub store: StoreArgs,
 }
 
@@ -41,6 +44,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Invalid);
     }
     let validation = args.val.as_deref().map(read_questions).transpose()?;
+    let rate = args.target.resolve()?;
     let target = args.store.target();
     progress.stage(format!("uploading to {target}"));
     let blobs = store::open(&target, Missing::Create).await?;
@@ -57,7 +61,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         .await
         .with_context(|| format!("uploading {key} to {target}"))?;
     progress.stage("building and publishing");
-    let published = kefu::bot::publish(blobs.as_ref(), &key)
+    let published = kefu::bot::library::publish_with(blobs.as_ref(), &key, rate)
         .await
         .with_context(|| format!("publishing {key} on {target}"))?;
     progress.finish();
@@ -78,6 +82,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         "calibrated   {}",
         output::calibrated_on(published.validation_questions, published.validation_unknown)
     )?;
+    writeln!(out, "target       {rate} wrong answers")?;
     writeln!(out, "published    {target} ({key}, now current)")?;
     Ok(Outcome::Success)
 }

@@ -18,8 +18,9 @@ use kefu::adapters::demo_orders::DemoOrderSource;
 use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
 use kefu::agent::{AgentAuthMode, AgentState, ensure_agent};
 use kefu::auth::{ShopIdentitySecret, TokenSigner};
+use kefu::bot::calibrate::TargetWrongRate;
 use kefu::bot::handler::{Bot, BotConfig};
-use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish};
+use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish_with};
 use kefu::bot::policy::EscalationPolicy;
 use kefu::channels::Egress;
 use kefu::channels::sms::{self, SmsConfig, SmsState};
@@ -44,6 +45,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `KEFU_FAQ_SOURCE`.
     pub faq_source: PathBuf,
+    /// `KEFU_FAQ_TARGET_WRONG_RATE`: the wrong-answer rate the FAQ is calibrated for.
+    pub faq_target_wrong_rate: TargetWrongRate,
     /// `KEFU_TOKEN_SECRET`; generated once and kept in the data dir when unset.
     pub token_secret: Option<String>,
     /// `KEFU_ID_SECRET`; generated once and kept in the data dir when unset.
@@ -80,6 +83,10 @@ impl Settings {
                 .context("KEFU_HTTP_ADDR must be host:port")?,
             data_dir: config::or("KEFU_DATA_DIR", "./.kefu").into(),
             faq_source: config::or("KEFU_FAQ_SOURCE", default_faq_source()).into(),
+            faq_target_wrong_rate: config::number(
+                "KEFU_FAQ_TARGET_WRONG_RATE",
+                TargetWrongRate::default(),
+            )?,
             token_secret: config::optional("KEFU_TOKEN_SECRET"),
             id_secret: config::optional("KEFU_ID_SECRET"),
             shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET"),
@@ -127,7 +134,13 @@ pub async fn run(
     )?)?;
 
     let faq = Arc::new(FaqLibrary::new(Duration::from_secs(30)));
-    load_faq(&faq, blobs.as_ref(), &settings.faq_source).await?;
+    load_faq(
+        &faq,
+        blobs.as_ref(),
+        &settings.faq_source,
+        settings.faq_target_wrong_rate,
+    )
+    .await?;
 
     let agents = Arc::new(storage.agents());
     if ensure_agent(
@@ -313,12 +326,14 @@ fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 }
 
 /// Starts with the FAQ source file's current content, published exactly as the faq-indexer
-/// would publish it. An unchanged source keeps the version built from it, so a restart is
-/// quick; it is rebuilt when that version no longer loads (e.g. built by an older release).
+/// would publish it, for `target` wrong answers. An unchanged source keeps the version
+/// built from it, so a restart is quick; it is rebuilt when that version no longer loads
+/// (e.g. built by an older release) or was calibrated for another target.
 async fn load_faq(
     faq: &FaqLibrary,
     blobs: &dyn BlobStore,
     source: &std::path::Path,
+    target: TargetWrongRate,
 ) -> anyhow::Result<()> {
     let bytes = tokio::fs::read(source)
         .await
@@ -331,9 +346,16 @@ async fn load_faq(
     let unchanged = blobs.get(&key).await?.as_deref() == Some(bytes.as_slice());
     if unchanged {
         match faq.load(blobs).await {
-            Ok(Some(version)) => {
+            Ok(Some(version))
+                if faq
+                    .current()
+                    .is_some_and(|index| index.target_wrong_rate() == target) =>
+            {
                 tracing::info!(%version, "FAQ source unchanged; keeping its version");
                 return Ok(());
+            }
+            Ok(Some(version)) => {
+                tracing::info!(%version, target_wrong_rate = target.get(), "FAQ version calibrated for another target wrong-answer rate; rebuilding");
             }
             Ok(None) => {}
             Err(error) => {
@@ -342,7 +364,7 @@ async fn load_faq(
         }
     }
     blobs.put(&key, bytes).await?;
-    let published = publish(blobs, &key).await?;
+    let published = publish_with(blobs, &key, target).await?;
     tracing::info!(
         version = %published.version,
         entries = published.entries,
@@ -413,21 +435,27 @@ mod tests {
     const ENTRY: &str = r#"{"id":"hours","question":"When are you open?","answer":"9am-6pm."}"#;
 
     #[tokio::test]
-    async fn given_an_unchanged_faq_source_when_restarted_then_its_version_is_kept_and_an_edit_republishes()
+    async fn given_an_unchanged_faq_source_when_restarted_then_its_version_is_kept_and_an_edit_or_another_target_republishes()
      {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = EmbeddedStore::open(&dir.path().join("data")).expect("store");
         let blobs = storage.blobs();
         let source = dir.path().join("faq.jsonl");
         std::fs::write(&source, format!("{ENTRY}\n")).expect("write source");
-        let start = || async {
+        let (blobs, path) = (&blobs, source.as_path());
+        let start = |target: f32| async move {
             let faq = FaqLibrary::new(Duration::from_secs(30));
-            load_faq(&faq, &blobs, &source).await.expect("loads");
+            let target = TargetWrongRate::new(target).expect("valid target");
+            load_faq(&faq, blobs, path, target).await.expect("loads");
+            let index = faq.current().expect("an index is in use");
+            assert_eq!(index.target_wrong_rate(), target);
             faq.version().expect("a version is in use")
         };
 
-        let first = start().await;
-        let restarted = start().await;
+        let first = start(0.05).await;
+        let restarted = start(0.05).await;
+        let retargeted = start(0.1).await;
+        let back = start(0.05).await;
         std::fs::write(
             &source,
             format!(
@@ -436,9 +464,14 @@ mod tests {
             ),
         )
         .expect("edit source");
-        let edited = start().await;
+        let edited = start(0.05).await;
 
         assert_eq!(restarted, first, "nothing changed: nothing rebuilt");
-        assert_ne!(edited, first, "the edit is published");
+        assert_ne!(
+            retargeted, first,
+            "another target wrong-answer rate is published"
+        );
+        assert_ne!(back, retargeted, "and so is the first one again");
+        assert_ne!(edited, back, "the edit is published");
     }
 }

@@ -11,7 +11,7 @@
 //! ```
 
 use crate::Result;
-use crate::bot::calibrate::Labelled;
+use crate::bot::calibrate::{Labelled, TargetWrongRate};
 use crate::bot::faq::FaqEntry;
 use crate::bot::index::FaqIndex;
 use crate::bot::matcher::Decision;
@@ -51,6 +51,12 @@ pub struct EvalReport {
     /// Highest `accuracy_in_scope` over all confidence thresholds with `wrong_answer_rate`
     /// at most 10% on these questions: how trustworthy the confidence is.
     pub accuracy_at_wrong_10: f64,
+    /// The wrong-answer rate the threshold was calibrated for.
+    pub target_wrong_rate: f64,
+    /// Highest `accuracy_in_scope` over all confidence thresholds with `wrong_answer_rate`
+    /// at most `target_wrong_rate` on these questions: what the calibrated threshold could
+    /// have reached at the rate it aimed at.
+    pub accuracy_at_target: f64,
     /// The threshold the index calibrated and used, for the language most of the queries
     /// are in (each language has its own).
     pub threshold: f64,
@@ -64,15 +70,16 @@ pub struct EvalReport {
     pub index_build_ms: f64,
 }
 
-/// Builds an index over `entries` (calibrated on `validation` when given) and measures it
-/// on `queries`.
+/// Builds an index over `entries` (calibrated on `validation` when given, for `target`
+/// wrong answers) and measures it on `queries`.
 pub fn evaluate(
     entries: &[FaqEntry],
     queries: &[Labelled],
     validation: Option<&[Labelled]>,
+    target: TargetWrongRate,
 ) -> Result<EvalReport> {
     let started = Instant::now();
-    let index = FaqIndex::build_with(entries, validation)?;
+    let index = FaqIndex::build_with(entries, validation, target)?;
     let index_build_ms = started.elapsed().as_secs_f64() * 1e3;
     // Warm the analysis so the first question does not pay for the dictionary.
     let _ = index.answer("warm up 预热");
@@ -145,6 +152,8 @@ pub fn evaluate(
         oos_recall: (oos > 0).then(|| share(oos_silent, oos)),
         wrong_answer_rate: share(wrong, n),
         accuracy_at_wrong_10: accuracy_at_wrong(&mut sweep, n, in_scope, WRONG_10),
+        target_wrong_rate: f64::from(target.get()),
+        accuracy_at_target: accuracy_at_wrong(&mut sweep, n, in_scope, f64::from(target.get())),
         threshold: f64::from(index.config().threshold.unwrap_or_else(|| {
             let chinese = queries
                 .iter()
@@ -247,6 +256,14 @@ impl EvalReport {
             (
                 "accuracy at <=10% wrong",
                 format!("{:.3}", self.accuracy_at_wrong_10),
+            ),
+            (
+                "target wrong-answer rate",
+                format!("{}", self.target_wrong_rate),
+            ),
+            (
+                "accuracy at <=target wrong",
+                format!("{:.3}", self.accuracy_at_target),
             ),
             (
                 "threshold",
@@ -375,6 +392,29 @@ mod tests {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
+    #[test]
+    fn given_demo_faq_at_the_default_target_when_dispatch_is_asked_in_new_words_then_it_answers() {
+        let index = FaqIndex::build(&demo_faq()).expect("build");
+        assert_eq!(index.target_wrong_rate(), TargetWrongRate::default());
+        let cases = [
+            ("商品什么时候发货", "dispatch-time-zh"),
+            ("请问什么时候发货", "dispatch-time-zh"),
+            ("下单了什么时候能发货呀", "dispatch-time-zh"),
+            ("这个什么时候能发出来", "dispatch-time-zh"),
+            ("我买的什么时候发货", "dispatch-time-zh"),
+            ("when will my order ship", "dispatch-time"),
+            ("when will my order be shipped", "dispatch-time"),
+        ];
+        let missed: Vec<_> = cases
+            .iter()
+            .filter_map(|(text, expected)| match index.answer(text) {
+                Decision::Answer(found) if found.entry_id == *expected => None,
+                other => Some(format!("{text:?} (want {expected}) -> {other:?}")),
+            })
+            .collect();
+        assert!(missed.is_empty(), "{}", missed.join("\n"));
+    }
+
     /// Prints the evaluation of one shared dataset.
     fn report(dataset: &str) {
         let folder = repo_file(&format!("../shared/datasets/{dataset}"));
@@ -392,7 +432,8 @@ mod tests {
             if val.is_none() && validation.is_some() {
                 // Also show the paraphrase-calibrated operating point.
             }
-            let report = evaluate(&entries, &queries, val).expect("evaluate");
+            let report =
+                evaluate(&entries, &queries, val, TargetWrongRate::default()).expect("evaluate");
             eprintln!("{dataset} (val: {}):\n{}", val.is_some(), report.table());
             if validation.is_none() {
                 break;
@@ -582,7 +623,8 @@ mod tests {
                 .as_bytes(),
         )
         .expect("parse");
-        let report = evaluate(&entries, &queries, None).expect("evaluate");
+        let report =
+            evaluate(&entries, &queries, None, TargetWrongRate::default()).expect("evaluate");
         assert_eq!((report.queries, report.in_scope, report.oos), (3, 2, 1));
         assert!(report.top1_accuracy >= 1.0 / 3.0, "{report:?}");
         assert_eq!(report.oos_recall, Some(1.0), "{report:?}");

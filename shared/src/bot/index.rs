@@ -6,7 +6,7 @@
 //! `/tmp` and a FAQ is small enough to live in memory.
 
 use crate::bot::bundle;
-use crate::bot::calibrate::Labelled;
+use crate::bot::calibrate::{Labelled, TargetWrongRate};
 use crate::bot::faq::FaqEntry;
 use crate::bot::matcher::MatcherConfig;
 use crate::bot::model::FaqModel;
@@ -99,16 +99,20 @@ pub struct Hit {
 
 impl FaqIndex {
     /// Builds an index over `entries` (expected valid, as [`crate::bot::faq::parse_source`]
-    /// returns them).
+    /// returns them) with the default configuration.
     pub fn build(entries: &[FaqEntry]) -> Result<FaqIndex> {
-        Self::build_with(entries, None)
+        Self::build_with(entries, None, TargetWrongRate::default())
     }
 
-    /// Builds an index whose "don't know" threshold is calibrated on `validation`
-    /// (labelled questions, never the test set) instead of cross-validation on the
-    /// paraphrases.
-    pub fn build_with(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Result<FaqIndex> {
-        let model = FaqModel::build(entries, validation);
+    /// Builds an index whose "don't know" threshold aims at `target` wrong answers,
+    /// calibrated on `validation` (labelled questions, never the test set) when given,
+    /// else by cross-validation on the paraphrases.
+    pub fn build_with(
+        entries: &[FaqEntry],
+        validation: Option<&[Labelled]>,
+        target: TargetWrongRate,
+    ) -> Result<FaqIndex> {
+        let model = FaqModel::build(entries, validation, target);
         let dir = tempfile::tempdir()
             .map_err(|e| Error::backend("creating a directory for the FAQ index", e))?;
         let files = write_index(dir.path(), entries)?;
@@ -138,7 +142,8 @@ impl FaqIndex {
 
     /// Loads a blob written by [`FaqIndex::to_bundle`], entirely in memory. A bundle whose
     /// text analysis or model layout differs from this build's, or that has no model, is
-    /// rebuilt from its entries.
+    /// rebuilt from its entries, with the default configuration (its own is in the layout
+    /// that cannot be read; the next publication restores it).
     pub fn from_bundle(blob: &[u8]) -> Result<FaqIndex> {
         let bundle = bundle::decode(blob)?;
         let entries: Vec<FaqEntry> = serde_json::from_slice(bundle.entries_json)
@@ -200,6 +205,11 @@ impl FaqIndex {
     /// the language of `text` (Chinese when it has CJK text, else English).
     pub fn calibrated_threshold(&self, text: &str) -> f32 {
         self.threshold_in(Language::of(text))
+    }
+
+    /// The wrong-answer rate the thresholds were calibrated for.
+    pub fn target_wrong_rate(&self) -> TargetWrongRate {
+        self.model.calibration.target
     }
 
     /// The "don't know" threshold for messages in `language`.

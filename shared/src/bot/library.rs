@@ -17,7 +17,7 @@
 //! publication time and name their content. The bundle is written before `CURRENT`, so a
 //! bot never follows a pointer to a missing version; a rejected source writes nothing.
 
-use crate::bot::calibrate::{Labelled, read_labelled, unknown_labels};
+use crate::bot::calibrate::{Labelled, TargetWrongRate, read_labelled, unknown_labels};
 use crate::bot::faq::{SourceFormat, parse_source};
 use crate::bot::index::FaqIndex;
 use crate::bot::matcher::MatcherConfig;
@@ -76,12 +76,21 @@ pub struct Published {
     pub validation_unknown: usize,
 }
 
+/// [`publish_with`] the default target wrong-answer rate.
+pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Published> {
+    publish_with(blobs, source_key, TargetWrongRate::default()).await
+}
+
 /// Builds the source at `source_key` (calibrated on its validation file when there is
-/// one) and makes it the current version.
+/// one, for `target` wrong answers) and makes it the current version.
 ///
 /// A malformed source or validation file is rejected as a whole with `Error::Invalid`
 /// carrying the line-numbered report, and nothing is written: the current version stays.
-pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Published> {
+pub async fn publish_with(
+    blobs: &dyn BlobStore,
+    source_key: &str,
+    target: TargetWrongRate,
+) -> Result<Published> {
     let format = SourceFormat::from_key(source_key).ok_or_else(|| {
         Error::Invalid(format!(
             "{source_key}: unknown FAQ source format (use .jsonl or .csv)"
@@ -98,7 +107,7 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
         build_ms,
         validation_questions,
         validation_unknown,
-    } = build(blobs, source_key, format, source)
+    } = build(blobs, source_key, format, source, target)
         .await
         .inspect_err(|e| {
             tracing::warn!(source = source_key, error = %e, "FAQ source not published");
@@ -108,7 +117,7 @@ pub async fn publish(blobs: &dyn BlobStore, source_key: &str) -> Result<Publishe
     let bytes = bundle.len();
     blobs.put(&index_key(&version), bundle).await?;
     blobs.put(CURRENT_KEY, version.clone().into_bytes()).await?;
-    tracing::info!(source = source_key, %version, entries, paraphrases, bytes, build_ms, validation_questions, validation_unknown, "FAQ published");
+    tracing::info!(source = source_key, %version, entries, paraphrases, bytes, build_ms, validation_questions, validation_unknown, target_wrong_rate = target.get(), "FAQ published");
     Ok(Published {
         version,
         entries,
@@ -137,6 +146,7 @@ async fn build(
     source_key: &str,
     format: SourceFormat,
     source: Vec<u8>,
+    target: TargetWrongRate,
 ) -> Result<Built> {
     let validation = read_validation(blobs, source_key).await?;
     tokio::task::spawn_blocking(move || {
@@ -144,7 +154,7 @@ async fn build(
         let entries = parse_source(format, &source)
             .map_err(|report| Error::Invalid(format!("FAQ source rejected:\n{report}")))?;
         let validation = validation.as_deref();
-        let index = FaqIndex::build_with(&entries, validation)?;
+        let index = FaqIndex::build_with(&entries, validation, target)?;
         Ok(Built {
             bundle: index.to_bundle()?,
             entries: entries.len(),
@@ -524,7 +534,9 @@ mod tests {
         assert_eq!(with.validation_unknown, 1, "vat-invoice is no entry");
         let entries = parse_source(SourceFormat::JsonLines, V1.as_bytes()).expect("parses");
         let questions = read_labelled(VALIDATION.as_bytes()).expect("parses");
-        let calibrated = FaqIndex::build_with(&entries, Some(&questions)).expect("builds");
+        let calibrated =
+            FaqIndex::build_with(&entries, Some(&questions), TargetWrongRate::default())
+                .expect("builds");
         let on_paraphrases = FaqIndex::build(&entries).expect("builds");
         let confidences = |index: &FaqIndex| -> Vec<f32> {
             ["运费多少钱", "发顺丰吗", "开发票"]

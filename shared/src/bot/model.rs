@@ -3,7 +3,7 @@
 //! bundle. Its layout is versioned
 //! ([`FaqModel::is_current`]): a bundle from another layout is rebuilt at load.
 
-use crate::bot::calibrate::{self, Calibration, Labelled};
+use crate::bot::calibrate::{self, Calibration, Labelled, TargetWrongRate};
 use crate::bot::classifier::{Blend, Classifier, Ranked, Scores, TrainConfig};
 use crate::bot::faq::FaqEntry;
 use crate::bot::features::{Featurizer, Hashed, SparseVec, read_array, read_u64};
@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Version of the model layout in the bundle.
-const MODEL_VERSION: u32 = 10;
+const MODEL_VERSION: u32 = 11;
 
 thread_local! {
     /// Score buffers per thread: a query allocates nothing proportional to the FAQ.
@@ -33,8 +33,12 @@ impl FaqModel {
     /// Trains on the paraphrases of `entries` and calibrates by cross-validation on them,
     /// or on a labelled `validation` set when given (questions naming unknown entries count
     /// as out of scope). Validation questions never train: the model is the one the bot
-    /// gets from the FAQ alone.
-    pub fn build(entries: &[FaqEntry], validation: Option<&[Labelled]>) -> Self {
+    /// gets from the FAQ alone. The thresholds aim at `target` wrong answers.
+    pub fn build(
+        entries: &[FaqEntry],
+        validation: Option<&[Labelled]>,
+        target: TargetWrongRate,
+    ) -> Self {
         let paraphrases: Vec<(&str, u32)> = entries
             .iter()
             .enumerate()
@@ -77,6 +81,7 @@ impl FaqModel {
                 entries.len(),
                 featurizer.len(),
                 &config,
+                target,
             )
         } else {
             let labelled: Vec<(SparseVec, Option<u32>, Language)> = labelled
@@ -85,7 +90,7 @@ impl FaqModel {
                     (featurizer.transform_hashed(doc), *expected, *language)
                 })
                 .collect();
-            calibrate::calibrate_labelled(&classifier, &labelled)
+            calibrate::calibrate_labelled(&classifier, &labelled, target)
         };
         tracing::info!(
             entries = entries.len(),
@@ -93,6 +98,7 @@ impl FaqModel {
             shape = classifier.shape(),
             temperature = calibration.blend.temperature,
             thresholds = ?calibration.thresholds,
+            target_wrong_rate = target.get(),
             "FAQ model trained"
         );
         Self {
@@ -126,6 +132,7 @@ impl FaqModel {
         for threshold in self.calibration.thresholds {
             out.extend_from_slice(&threshold.to_le_bytes());
         }
+        out.extend_from_slice(&self.calibration.target.get().to_le_bytes());
         let priors = &self.calibration.priors;
         out.extend_from_slice(&(priors.len() as u64).to_le_bytes());
         for prior in priors {
@@ -144,13 +151,15 @@ impl FaqModel {
     /// Reads a model written by [`FaqModel::write`]; `entries` is the entry count it must
     /// classify into.
     pub fn read(mut input: &[u8], entries: usize) -> Result<Self> {
-        let header = read_array(&mut input, 6, u32::from_le_bytes)?;
+        let header = read_array(&mut input, 7, u32::from_le_bytes)?;
         if header[0] != MODEL_VERSION {
             return Err(Error::Corrupt(format!(
                 "FAQ model version {} is not supported",
                 header[0]
             )));
         }
+        let target = TargetWrongRate::new(f32::from_bits(header[6]))
+            .map_err(|_| Error::Corrupt("FAQ model's target wrong-answer rate".into()))?;
         // One prior per entry, or none.
         let priors = match read_u64(&mut input)? {
             0 => Vec::new(),
@@ -169,6 +178,7 @@ impl FaqModel {
             },
             priors,
             thresholds: [f32::from_bits(header[4]), f32::from_bits(header[5])],
+            target,
         };
         let featurizer = Featurizer::read(&mut input)?;
         let classifier = Classifier::read(&mut input, featurizer.len())?;
@@ -206,8 +216,8 @@ mod tests {
             labelled("今天天气好", None),
             labelled("track my order", Some("en-track")),
         ];
-        let plain = FaqModel::build(&entries, None);
-        let calibrated = FaqModel::build(&entries, Some(&validation));
+        let plain = FaqModel::build(&entries, None, TargetWrongRate::default());
+        let calibrated = FaqModel::build(&entries, Some(&validation), TargetWrongRate::default());
         assert_eq!(calibrated.featurizer, plain.featurizer);
         // The same weights: validation questions only choose how scores become confidences.
         assert_eq!(calibrated.classifier, plain.classifier);
@@ -231,7 +241,7 @@ mod tests {
     #[test]
     fn given_model_when_written_and_read_then_it_ranks_the_same() {
         let entries = fixture();
-        let model = FaqModel::build(&entries, None);
+        let model = FaqModel::build(&entries, None, TargetWrongRate::default());
         let mut bytes = Vec::new();
         model.write(&mut bytes);
         let read = FaqModel::read(&bytes, entries.len()).expect("read");
