@@ -183,10 +183,13 @@ fi
 
 # Cheap and independent of the Rust build: fail fast on a broken template.
 if ! skipped template; then
-    section "Template checks (cfn-lint, sam validate --lint)"
+    section "Template checks (cfn-lint, sam validate --lint, check-template.py)"
     cfn-lint template.yaml
     # Offline: with --lint, SAM CLI validates locally and needs no AWS credentials.
     sam validate --lint --template-file template.yaml
+    # DynamoDB grants limited to the key prefixes of each function's ports; secrets named
+    # in the environment, never resolved into it.
+    "$VENV/bin/python" infra/scripts/check-template.py
     step_done
 fi
 

@@ -1,22 +1,48 @@
 //! Reading configuration from the environment. Only binaries (`main.rs`) call these; the
 //! handlers receive plain values. Every variable is listed in the README.
+//!
+//! Secrets are settings too, but on AWS they are not in the environment: a Lambda reads
+//! them from Secrets Manager at cold start (the AWS adapter's `Secrets`, driven by
+//! `<NAME>_SECRET_ID` variables) and publishes them here with [`set_secret`]; a published
+//! value takes precedence over the variable of the same name.
 
 use crate::bot::policy::EscalationPolicy;
 use anyhow::{Context, bail};
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
+
+/// Settings read from a secret store, by variable name.
+static SECRETS: RwLock<Option<HashMap<String, String>>> = RwLock::new(None);
+
+/// Publishes the value of setting `name` read from a secret store (replacing an older one).
+pub fn set_secret(name: &str, value: &str) {
+    let mut secrets = SECRETS.write().unwrap_or_else(PoisonError::into_inner);
+    secrets
+        .get_or_insert_with(HashMap::new)
+        .insert(name.to_owned(), value.to_owned());
+}
+
+/// A published secret, else the environment variable.
+fn lookup(name: &str) -> Option<String> {
+    let secrets = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
+    match secrets.as_ref().and_then(|s| s.get(name)) {
+        Some(value) => Some(value.clone()),
+        None => std::env::var(name).ok(),
+    }
+}
 
 /// A required variable.
 pub fn required(name: &str) -> anyhow::Result<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+    match lookup(name) {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
         _ => bail!("environment variable {name} must be set"),
     }
 }
 
 /// An optional variable (unset or blank → `None`).
 pub fn optional(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
+    lookup(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
 }

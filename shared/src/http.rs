@@ -98,6 +98,7 @@ impl ApiError {
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             s if s.is_server_error() => "internal",
             _ => "bad_request",
         }

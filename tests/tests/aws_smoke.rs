@@ -9,7 +9,7 @@ use kefu::Error;
 use kefu::adapters::aws::provision;
 use kefu::domain::{
     Author, Channel, Conversation, ConversationKey, Customer, DeliveryState, Escalation, MessageId,
-    NewMessage,
+    NewMessage, now_millis,
 };
 use kefu::ports::{ConversationStore, WorkQueue};
 use support::moto;
@@ -22,7 +22,7 @@ fn conversation(address: &str) -> Conversation {
             name: None,
             verified_id: None,
         },
-        1_000,
+        now_millis(),
     )
 }
 

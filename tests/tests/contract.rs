@@ -1,6 +1,6 @@
 //! Contract tests: one set of test bodies per port, run against every adapter.
 //!
-//! - `contract/{queue,store,idempotency,blob,agents}.rs` hold the bodies: `pub async fn`s
+//! - `contract/{queue,store,idempotency,leases,blob,agents}.rs` hold the bodies: `pub async fn`s
 //!   taking `Arc<dyn Port>` and returning `anyhow::Result<()>`. They use unique names (random
 //!   ids) for everything they create, so several bodies can share one backend.
 //! - [`Backend`] is what a backend supplies: fresh port handles.
@@ -22,7 +22,7 @@
 
 use async_trait::async_trait;
 use kefu::ports::{
-    AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, MessageQueue, WorkQueue,
+    AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, Leases, MessageQueue, WorkQueue,
 };
 use std::sync::Arc;
 
@@ -53,6 +53,9 @@ pub trait Backend: Send + Sync {
 
     /// The agent directory.
     async fn agent_directory(&self) -> anyhow::Result<Arc<dyn AgentDirectory>>;
+
+    /// The leases.
+    async fn leases(&self) -> anyhow::Result<Arc<dyn Leases>>;
 }
 
 /// Expands to one multi-threaded `#[tokio::test]` per contract body, each on a backend made
@@ -114,6 +117,19 @@ macro_rules! contract_suite {
                 ),
             store_find_message_and_record_delivery(b) =>
                 $crate::store::find_message_and_record_delivery(b.conversation_store().await?),
+            store_empty_conversation_lapses(b) =>
+                $crate::store::empty_conversation_lapses(b.conversation_store().await?),
+            store_first_message_keeps_a_conversation(b) =>
+                $crate::store::first_message_keeps_a_conversation(b.conversation_store().await?),
+
+            leases_slots_cap_holders_until_released(b) =>
+                $crate::leases::slots_cap_holders_until_released(b.leases().await?),
+            leases_concurrent_acquires_never_exceed_slots(b) =>
+                $crate::leases::concurrent_acquires_never_exceed_slots(b.leases().await?),
+            leases_lapsed_lease_frees_its_slot_and_a_stale_release_frees_nothing(b) =>
+                $crate::leases::lapsed_lease_frees_its_slot_and_a_stale_release_frees_nothing(
+                    b.leases().await?,
+                ),
 
             idempotency_put_if_absent_first_writer_wins(b) =>
                 $crate::idempotency::put_if_absent_first_writer_wins(
@@ -157,6 +173,8 @@ mod agents;
 mod blob;
 #[path = "contract/idempotency.rs"]
 mod idempotency;
+#[path = "contract/leases.rs"]
+mod leases;
 #[path = "contract/queue.rs"]
 mod queue;
 #[path = "contract/store.rs"]

@@ -1,6 +1,8 @@
 //! Lambda runtime tests: the real function binaries run under `cargo lambda watch` (the
 //! Lambda runtime API emulator), invoked with real API Gateway v2, SQS and S3 events from
 //! `infra/events/`, against AWS APIs emulated by moto. Each test asserts the effect in moto.
+//! As on AWS, the functions read their secrets from Secrets Manager (moto) at cold start:
+//! the environment only names them.
 //!
 //! Needs `cargo-lambda` (installed into the venv by `infra/scripts/test-all.sh`); run by
 //! `infra/scripts/lambda-runtime-tests.sh`.
@@ -63,6 +65,22 @@ struct Env {
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    /// Secrets Manager secrets: the token and id secrets, and the WeChat account as JSON.
+    token_secret: String,
+    id_secret: String,
+    wechat_secret: String,
+}
+
+async fn create_secret(value: &str) -> String {
+    let name = format!("kefu/{}", moto::unique_name());
+    aws_sdk_secretsmanager::Client::new(&moto::aws_config().await)
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    name
 }
 
 async fn aws_env() -> Env {
@@ -72,7 +90,16 @@ async fn aws_env() -> Env {
         .await
         .unwrap();
     let (s3, bucket) = moto::fresh_bucket().await;
+    let wechat = json!({
+        "token": WECHAT_TOKEN,
+        "appid": "wx0123456789abcdef",
+        "appsecret": "runtime-test-app-secret",
+        "aes_key": "",
+    });
     Env {
+        token_secret: create_secret(TOKEN_SECRET).await,
+        id_secret: create_secret(ID_SECRET).await,
+        wechat_secret: create_secret(&wechat.to_string()).await,
         table,
         inbound_url,
         outbound_url,
@@ -100,12 +127,25 @@ fn start_emulator(env: &Env) -> Emulator {
         ("KEFU_INBOUND_QUEUE_URL", env.inbound_url.clone()),
         ("KEFU_OUTBOUND_QUEUE_URL", env.outbound_url.clone()),
         ("KEFU_BUCKET", env.bucket.clone()),
-        ("KEFU_TOKEN_SECRET", TOKEN_SECRET.into()),
-        ("KEFU_ID_SECRET", ID_SECRET.into()),
+        ("KEFU_TOKEN_SECRET_SECRET_ID", env.token_secret.clone()),
+        ("KEFU_ID_SECRET_SECRET_ID", env.id_secret.clone()),
         ("KEFU_EMAIL_ADDRESS", "support@shop.example".into()),
-        ("KEFU_WECHAT_TOKEN", WECHAT_TOKEN.into()),
-        ("KEFU_WECHAT_APPID", "wx0123456789abcdef".into()),
-        ("KEFU_WECHAT_APPSECRET", "runtime-test-app-secret".into()),
+        (
+            "KEFU_WECHAT_TOKEN_SECRET_ID",
+            format!("{}#token", env.wechat_secret),
+        ),
+        (
+            "KEFU_WECHAT_APPID_SECRET_ID",
+            format!("{}#appid", env.wechat_secret),
+        ),
+        (
+            "KEFU_WECHAT_APPSECRET_SECRET_ID",
+            format!("{}#appsecret", env.wechat_secret),
+        ),
+        (
+            "KEFU_WECHAT_AES_KEY_SECRET_ID",
+            format!("{}#aes_key", env.wechat_secret),
+        ),
         ("KEFU_LOG", "info".into()),
     ];
     let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();

@@ -178,6 +178,7 @@ async fn system(faults: Faults) -> System {
     let web = kefu::web::router(WebState {
         store: store.clone(),
         inbound: inbound.clone(),
+        polls: Arc::new(storage.leases()),
         tokens: tokens.clone(),
         shop_identity_secret: None,
         config: WebConfig {

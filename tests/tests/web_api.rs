@@ -61,6 +61,7 @@ impl App {
             max_body_bytes: MAX_BODY,
             max_wait: Duration::from_secs(20),
             poll_interval: Duration::from_millis(20),
+            max_polls_per_visitor: 2,
         })
     }
 
@@ -71,6 +72,7 @@ impl App {
         let state = WebState {
             store: Arc::new(embedded.conversations()),
             inbound: Arc::new(embedded.queue(INBOUND)),
+            polls: Arc::new(embedded.leases()),
             tokens: tokens.clone(),
             shop_identity_secret: Some(ShopIdentitySecret::new(SHOP_SECRET).expect("secret")),
             config,
@@ -257,6 +259,7 @@ async fn given_no_shop_secret_when_an_identity_is_sent_then_400() {
     let app = router(WebState {
         store: Arc::new(embedded.conversations()),
         inbound: Arc::new(embedded.queue(INBOUND)),
+        polls: Arc::new(embedded.leases()),
         tokens: TokenSigner::new(TOKEN_SECRET).unwrap(),
         shop_identity_secret: None,
         config: WebConfig::default(),
@@ -628,6 +631,79 @@ async fn given_nothing_new_when_long_polling_then_an_empty_list_after_wait() {
         started.elapsed() < Duration::from_millis(500),
         "no wait by default"
     );
+}
+
+#[tokio::test]
+async fn given_a_visitor_with_its_polls_all_waiting_when_it_polls_again_then_429_until_one_answers()
+{
+    let app = App::new();
+    let (id, token) = app.session().await;
+    let (_, other_token) = app.session().await;
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let (router, token) = (app.router.clone(), token.clone());
+            tokio::spawn(async move {
+                let request = request(
+                    Method::GET,
+                    "/v1/web/messages?after=0&wait=20",
+                    Some(&token),
+                    None,
+                    "",
+                );
+                router.oneshot(request).await.expect("infallible").status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let refused = app
+        .get("/v1/web/messages?after=0&wait=20", Some(&token))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.error_code(), "too_many_requests");
+    let quick = app.get("/v1/web/messages?after=0", Some(&token)).await;
+    assert_eq!(
+        quick.status,
+        StatusCode::OK,
+        "a poll that does not wait holds no slot"
+    );
+    let other = app
+        .get("/v1/web/messages?after=0&wait=1", Some(&other_token))
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::OK,
+        "another visitor is not affected"
+    );
+
+    // A reply answers both waiting polls, which give their slots back.
+    app.store()
+        .append(
+            &id,
+            NewMessage {
+                message_id: MessageId::random(),
+                author: Author::Bot,
+                agent_id: None,
+                text: "您好！".into(),
+                created_at: now_millis(),
+                sentiment: None,
+                quick_replies: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    for poll in waiting {
+        assert_eq!(poll.await.unwrap(), StatusCode::OK);
+    }
+    let again = app
+        .get("/v1/web/messages?after=1&wait=1", Some(&token))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
 }
 
 #[tokio::test]

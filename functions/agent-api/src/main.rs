@@ -1,6 +1,6 @@
 //! Wiring for the agent-api Lambda.
 
-use kefu::adapters::aws::Aws;
+use kefu::adapters::aws::{Aws, Rebuilt, RetryOnAuthFailure};
 use kefu::agent::AgentAuthMode;
 use kefu::{config, telemetry};
 use std::sync::Arc;
@@ -9,17 +9,23 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
     let aws = Aws::from_env().await;
+    let secrets = aws.load_secrets().await?;
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
-    let state = agent_api::state_from_env(
-        store.clone(),
-        store.clone(),
-        store,
-        Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?)),
-    )?;
-    let cognito = state.auth == AgentAuthMode::Cognito;
-    let mut app = kefu::agent::router(state);
-    if cognito {
-        app = app.layer(axum::middleware::from_fn(agent_api::cognito_identity));
-    }
-    lambda_http::run(app).await
+    let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
+    // Rebuilt when a token fails to verify because the token secret was rotated.
+    let app = Rebuilt::new(secrets, move || {
+        let state = agent_api::state_from_env(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            outbound.clone(),
+        )?;
+        let cognito = state.auth == AgentAuthMode::Cognito;
+        let mut app = kefu::agent::router(state);
+        if cognito {
+            app = app.layer(axum::middleware::from_fn(agent_api::cognito_identity));
+        }
+        Ok(app)
+    })?;
+    lambda_http::run(RetryOnAuthFailure::new(app)).await
 }

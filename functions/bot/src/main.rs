@@ -1,6 +1,6 @@
 //! Wiring for the bot Lambda: configuration, AWS clients and the FAQ index, once per cold start.
 
-use kefu::adapters::aws::Aws;
+use kefu::adapters::aws::{Aws, Rebuilt};
 use kefu::adapters::http_orders::{HttpOrderConfig, HttpOrderSource};
 use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::FaqLibrary;
@@ -12,9 +12,10 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
-    config::install_id_secret()?;
     kefu::bot::sentiment::warm_up();
     let aws = Aws::from_env().await;
+    let secrets = aws.load_secrets().await?;
+    config::install_id_secret()?;
     let blobs = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
     let faq = Arc::new(FaqLibrary::new(config::seconds(
         "KEFU_FAQ_RELOAD_SECS",
@@ -25,29 +26,38 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Err(error) = faq.load(blobs.as_ref()).await {
         tracing::error!(error = %kefu::cause_chain(&error), "FAQ index not loaded");
     }
-    let bot = Bot::new(
-        Arc::new(aws.store(&config::required("KEFU_TABLE")?)),
-        Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?)),
-        faq,
-        blobs,
-        BotConfig {
-            default_queue: config::or("KEFU_DEFAULT_QUEUE", "general"),
-            shop_name: config::optional("KEFU_SHOP_NAME"),
-        },
-    )
-    .with_policy(config::escalation_policy()?);
-    // Task flows need the shop's order API; without it the bot answers from the FAQ only.
-    let bot = match config::optional("KEFU_ORDER_API_URL") {
-        Some(url) => {
-            let secret = config::required("KEFU_ORDER_API_SECRET")?;
-            let orders = HttpOrderSource::new(HttpOrderConfig::new(url, secret))?;
-            bot.with_flows(Flows::new(Arc::new(orders), FlowConfig::default()))
-        }
-        None => bot,
-    };
+    let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
+    let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
+    let bot = Rebuilt::new(secrets, move || {
+        let bot = Bot::new(
+            store.clone(),
+            outbound.clone(),
+            faq.clone(),
+            blobs.clone(),
+            BotConfig {
+                default_queue: config::or("KEFU_DEFAULT_QUEUE", "general"),
+                shop_name: config::optional("KEFU_SHOP_NAME"),
+            },
+        )
+        .with_policy(config::escalation_policy()?);
+        // Task flows need the shop's order API; without it the bot answers from the FAQ only.
+        Ok(match config::optional("KEFU_ORDER_API_URL") {
+            Some(url) => {
+                let secret = config::required("KEFU_ORDER_API_SECRET")?;
+                let orders = HttpOrderSource::new(HttpOrderConfig::new(url, secret))?;
+                bot.with_flows(Flows::new(Arc::new(orders), FlowConfig::default()))
+            }
+            None => bot,
+        })
+    })?;
     let bot = &bot;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-        bot::handle(bot, event)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        let response = bot::handle(&bot.current(), event).await?;
+        // Failed records come back from SQS; a rotated order API secret is re-read first.
+        if !response.batch_item_failures.is_empty() {
+            bot.refresh().await;
+        }
+        Ok::<_, lambda_runtime::Error>(response)
     }))
     .await
 }

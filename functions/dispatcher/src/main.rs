@@ -1,7 +1,7 @@
 //! Wiring for the dispatcher Lambda.
 
 use kefu::adapters::aws::Aws;
-use kefu::adapters::aws::SnsSmsSender;
+use kefu::adapters::aws::{Rebuilt, SnsSmsSender};
 use kefu::channels::Egress;
 use kefu::channels::email::{EmailConfig, MailTransport};
 use kefu::channels::sms::SmsConfig;
@@ -15,9 +15,25 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
-    config::install_id_secret()?;
     let aws = Aws::from_env().await;
+    let secrets = aws.load_secrets().await?;
+    config::install_id_secret()?;
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
+    let dispatcher = Rebuilt::new(secrets, move || build(&aws, &store))?;
+    let dispatcher = &dispatcher;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        let response = dispatcher::handle(&dispatcher.current(), event).await?;
+        // A credential the provider rejected (rotated in Secrets Manager) fails its records;
+        // SQS redelivers them to the dispatcher rebuilt with the new secrets.
+        if !response.batch_item_failures.is_empty() {
+            dispatcher.refresh().await;
+        }
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+}
+
+fn build(aws: &Aws, store: &Arc<kefu::adapters::aws::DynamoStore>) -> anyhow::Result<Dispatcher> {
     let email = EmailConfig::from_env()?.map(|mailbox| {
         let ses = aws.ses_transport(config::optional("KEFU_SES_CONFIGURATION_SET"));
         (mailbox, Arc::new(ses) as Arc<dyn MailTransport>)
@@ -29,7 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let sender = SnsSmsSender::new(aws.sdk_config(), &sms, store.clone());
         Arc::new(sender) as Arc<dyn ChannelSender>
     });
-    let dispatcher = kefu::channels::senders(
+    kefu::channels::senders(
         Dispatcher::new(store.clone()),
         Egress {
             wechat: WechatConfig::from_env()?.as_ref(),
@@ -37,11 +53,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             sms_fallback: sns,
             email,
         },
-        &(store as Arc<dyn IdempotencyGuard>),
-    )?;
-    let dispatcher = &dispatcher;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-        dispatcher::handle(dispatcher, event)
-    }))
-    .await
+        &(store.clone() as Arc<dyn IdempotencyGuard>),
+    )
 }

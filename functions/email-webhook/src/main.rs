@@ -12,8 +12,9 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
-    config::install_id_secret()?;
     let aws = Aws::from_env().await;
+    aws.load_secrets().await?;
+    config::install_id_secret()?;
     let prefix = email_prefix(&config::or("KEFU_EMAIL_PREFIX", "email/"));
     let bucket: Arc<dyn BlobStore> = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
     let mail: Arc<dyn BlobStore> = Arc::new(PrefixedBlobs::new(bucket, prefix));

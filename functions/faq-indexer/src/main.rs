@@ -9,6 +9,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
     let aws = Aws::from_env().await;
+    aws.load_secrets().await?;
     let blobs = aws.blobs(&config::required("KEFU_BUCKET")?);
     let target = config::number("KEFU_FAQ_TARGET_WRONG_RATE", TargetWrongRate::default())?;
     let blobs = &blobs;

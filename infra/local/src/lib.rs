@@ -234,6 +234,7 @@ pub async fn run(
     let web = WebState {
         store: store.clone(),
         inbound,
+        polls: Arc::new(storage.leases()),
         tokens: tokens.clone(),
         shop_identity_secret: settings
             .shop_identity_secret

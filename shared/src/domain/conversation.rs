@@ -124,6 +124,14 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// Whether it never got a message and has outlived
+    /// [`EMPTY_CONVERSATION_TTL`](crate::ports::EMPTY_CONVERSATION_TTL) at `now`.
+    pub fn lapsed(&self, now: Millis) -> bool {
+        let ttl = Millis::try_from(crate::ports::EMPTY_CONVERSATION_TTL.as_millis())
+            .unwrap_or(Millis::MAX);
+        self.last_seq == 0 && self.created_at.saturating_add(ttl) <= now
+    }
+
     /// A new conversation in the bot state.
     pub fn new(key: &ConversationKey, customer: Customer, now: Millis) -> Self {
         Self {

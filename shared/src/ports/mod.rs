@@ -47,10 +47,16 @@ pub trait MessageQueue: Send + Sync {
     async fn release(&self, receipt: &str) -> Result<()>;
 }
 
+/// How long a conversation that never got a message lives: past `created_at` plus this it
+/// lapses (reads as absent, a new `create` replaces it, and the store deletes it in time),
+/// so opening sessions that are never used fills no table. Its first message keeps it.
+pub const EMPTY_CONVERSATION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Conversations and their messages.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Stores `conversation` unless one with its id exists; returns the stored one.
+    /// Stores `conversation` unless one with its id exists; returns the stored one. A
+    /// conversation without messages lapses after [`EMPTY_CONVERSATION_TTL`].
     async fn create(&self, conversation: &Conversation) -> Result<Conversation>;
 
     /// The conversation, if it exists.
@@ -136,6 +142,29 @@ pub trait AgentDirectory: Send + Sync {
     async fn agent(&self, username: &str) -> Result<Option<AgentAccount>>;
     /// Creates the account unless it exists; returns whether it was created.
     async fn create_agent(&self, account: &AgentAccount) -> Result<bool>;
+}
+
+/// A lease held on a key; give it back with [`Leases::release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What is leased (e.g. `poll:<conversation>`).
+    pub key: String,
+    /// Which of the key's slots it holds.
+    pub slot: u32,
+    /// This holder's unique id: a release never frees a slot someone else took since.
+    pub holder: String,
+}
+
+/// Counted leases shared by every process: at most `slots` holders of one key at a time.
+/// A lease lapses by itself after its `ttl`, so a holder that dies without releasing (a
+/// timed-out Lambda, a dropped connection) blocks nobody for long.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes a free (or lapsed) slot of `key` for `ttl`; `None` when all `slots` are held.
+    async fn acquire(&self, key: &str, slots: u32, ttl: Duration) -> Result<Option<Lease>>;
+
+    /// Frees the lease's slot, unless it lapsed and another holder took it meanwhile.
+    async fn release(&self, lease: &Lease) -> Result<()>;
 }
 
 /// Puts a customer message on the inbound queue: group = conversation, dedup = message id.

@@ -4,10 +4,11 @@ use super::WebState;
 use super::visitor::Visitor;
 use crate::Error;
 use crate::domain::{
-    Author, InboundMessage, Message, MessageId, NewMessage, SCHEMA_VERSION, now_millis, rfc3339,
+    Author, ConversationId, InboundMessage, Message, MessageId, NewMessage, SCHEMA_VERSION,
+    now_millis, rfc3339,
 };
 use crate::http::{ApiError, Json, Query, message_text};
-use crate::ports::send_inbound;
+use crate::ports::{Lease, Leases, send_inbound};
 use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -170,8 +171,74 @@ pub(super) async fn poll(
     if state.store.get(id).await?.is_none() {
         return Err(Error::NotFound("conversation not found".into()).into());
     }
+    if wait.is_zero() {
+        return read_until(&state, id, params.after, deadline).await;
+    }
+    let slots = state.config.max_polls_per_visitor;
+    let key = format!("poll:{id}");
+    let Some(lease) = state
+        .polls
+        .acquire(&key, slots, wait + LEASE_MARGIN)
+        .await?
+    else {
+        tracing::info!(slots, "poll refused: the visitor's polls are all waiting");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("at most {slots} polls may wait at once for one visitor"),
+        ));
+    };
+    let held = HeldLease {
+        leases: state.polls.clone(),
+        lease: Some(lease),
+    };
+    let answer = read_until(&state, id, params.after, deadline).await;
+    held.release().await;
+    answer
+}
+
+/// How much longer than its wait a poll's lease lives, so it outlasts the poll's last read.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// A poll's lease, given back when the poll answers, or (cancelled: the client went away)
+/// by a task when it is dropped.
+struct HeldLease {
+    leases: Arc<dyn Leases>,
+    lease: Option<Lease>,
+}
+
+impl HeldLease {
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            release(self.leases.as_ref(), &lease).await;
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            let leases = self.leases.clone();
+            tokio::spawn(async move { release(leases.as_ref(), &lease).await });
+        }
+    }
+}
+
+/// A lease that cannot be given back lapses by itself; only log it.
+async fn release(leases: &dyn Leases, lease: &Lease) {
+    if let Err(error) = leases.release(lease).await {
+        tracing::warn!(error = %crate::cause_chain(&error), "poll lease not released");
+    }
+}
+
+/// Reads messages after `after` until there is one or `deadline` passes.
+async fn read_until(
+    state: &WebState,
+    id: &ConversationId,
+    after: u64,
+    deadline: Instant,
+) -> Result<axum::Json<MessageList>, ApiError> {
     loop {
-        let messages = state.store.messages(id, params.after, PAGE).await?;
+        let messages = state.store.messages(id, after, PAGE).await?;
         let now = Instant::now();
         if !messages.is_empty() || now >= deadline {
             return Ok(axum::Json(MessageList {

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `POST /v1/web/sessions` | opens (or, for a shop-verified customer, resumes) a conversation; returns a visitor token |
 //! | `POST /v1/web/messages` | stores a customer message and queues it for the bot; idempotent by `client_message_id` |
-//! | `GET /v1/web/messages?after=&wait=` | messages after a seq, waiting up to `wait` seconds for the first |
+//! | `GET /v1/web/messages?after=&wait=` | messages after a seq, waiting up to `wait` seconds for the first; 429 while the token already holds [`WebConfig::max_polls_per_visitor`] waiting polls |
 //!
 //! The same [`router`] runs in Lambda (`lambda_http::run`) and in the local runner
 //! (`axum::serve`). CORS is answered here for the configured origins only (exact match).
@@ -18,7 +18,7 @@ mod session;
 mod visitor;
 
 use crate::auth::{ShopIdentitySecret, TokenSigner};
-use crate::ports::{ConversationStore, MessageQueue};
+use crate::ports::{ConversationStore, Leases, MessageQueue};
 use axum::Router;
 use axum::routing::post;
 use http::HeaderValue;
@@ -30,6 +30,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// Longest long poll a client may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
 
+/// Default of [`WebConfig::max_polls_per_visitor`]: one poll, and one more while a page
+/// reloads or a second tab is open.
+pub const MAX_POLLS_PER_VISITOR: u32 = 2;
+
 /// What the web API needs.
 #[derive(Clone)]
 pub struct WebState {
@@ -37,6 +41,9 @@ pub struct WebState {
     pub store: Arc<dyn ConversationStore>,
     /// The inbound queue (`KEFU_INBOUND_QUEUE_URL`).
     pub inbound: Arc<dyn MessageQueue>,
+    /// Leases that cap each visitor's concurrent long polls across every instance (on
+    /// Lambda each waiting poll is an instance of its own).
+    pub polls: Arc<dyn Leases>,
     /// Signs and checks visitor tokens (`KEFU_TOKEN_SECRET`).
     pub tokens: TokenSigner,
     /// `KEFU_SHOP_IDENTITY_SECRET`; without it, sessions with an identity are refused.
@@ -57,6 +64,9 @@ pub struct WebConfig {
     pub max_wait: Duration,
     /// How often a long poll re-reads the store.
     pub poll_interval: Duration,
+    /// Concurrent waiting polls one visitor token may hold (`KEFU_MAX_POLLS_PER_VISITOR`);
+    /// more get 429.
+    pub max_polls_per_visitor: u32,
 }
 
 impl Default for WebConfig {
@@ -66,6 +76,7 @@ impl Default for WebConfig {
             max_body_bytes: 16 * 1024,
             max_wait: MAX_WAIT,
             poll_interval: Duration::from_secs(1),
+            max_polls_per_visitor: MAX_POLLS_PER_VISITOR,
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::Backend;
 use async_trait::async_trait;
 use kefu::adapters::aws::{DynamoStore, S3BlobStore, SqsMessageQueue, provision};
 use kefu::ports::{
-    AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, MessageQueue, WorkQueue,
+    AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, Leases, MessageQueue, WorkQueue,
 };
 use std::sync::Arc;
 
@@ -67,6 +67,10 @@ impl Backend for Aws {
 
     async fn blob_store(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
         Ok(Arc::new(self.blobs.clone()))
+    }
+
+    async fn leases(&self) -> anyhow::Result<Arc<dyn Leases>> {
+        Ok(Arc::new(self.store.clone()))
     }
 
     async fn agent_directory(&self) -> anyhow::Result<Arc<dyn AgentDirectory>> {

@@ -6,7 +6,7 @@ use crate::support::unique;
 use async_trait::async_trait;
 use kefu::adapters::embedded::EmbeddedStore;
 use kefu::ports::{
-    AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, MessageQueue, WorkQueue,
+    AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, Leases, MessageQueue, WorkQueue,
 };
 use std::sync::Arc;
 use tempfile::TempDir;
@@ -58,6 +58,10 @@ impl Backend for Embedded {
 
     async fn blob_store(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
         Ok(Arc::new(self.store.blobs()))
+    }
+
+    async fn leases(&self) -> anyhow::Result<Arc<dyn Leases>> {
+        Ok(Arc::new(self.store.leases()))
     }
 
     async fn agent_directory(&self) -> anyhow::Result<Arc<dyn AgentDirectory>> {

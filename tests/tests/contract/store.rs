@@ -7,7 +7,7 @@ use kefu::domain::{
     Author, BotContext, Channel, ConversationId, ConversationKey, ConversationState, DeliveryState,
     MessageId, NewMessage, now_millis,
 };
-use kefu::ports::{ConversationStore, WorkQueue};
+use kefu::ports::{ConversationStore, EMPTY_CONVERSATION_TTL, WorkQueue};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -412,5 +412,47 @@ pub async fn find_message_and_record_delivery(
     assert_eq!(after.author, Author::Agent);
     let unknown = MessageId::random();
     assert_eq!(store.find_message(&conversation.id, &unknown).await?, None);
+    Ok(())
+}
+
+/// GIVEN a conversation that never got a message WHEN its lapse time has passed THEN it
+/// reads as absent, an append finds no conversation, and a new create replaces it.
+pub async fn empty_conversation_lapses(store: Arc<dyn ConversationStore>) -> anyhow::Result<()> {
+    let ttl = i64::try_from(EMPTY_CONVERSATION_TTL.as_millis())?;
+    let mut old = new_conversation(Channel::Web);
+    old.created_at = now_millis() - ttl - 1_000;
+    old.updated_at = old.created_at;
+    store.create(&old).await?;
+
+    assert_eq!(store.get(&old.id).await?, None);
+    let appended = store.append(&old.id, customer_message("hello?")).await;
+    assert!(matches!(appended, Err(Error::NotFound(_))), "{appended:?}");
+
+    let mut fresh = old.clone();
+    fresh.created_at = now_millis();
+    fresh.updated_at = fresh.created_at;
+    assert_eq!(store.create(&fresh).await?, fresh);
+    assert_eq!(store.get(&fresh.id).await?, Some(fresh));
+    Ok(())
+}
+
+/// GIVEN a conversation close to its lapse time WHEN its first message is appended THEN it
+/// no longer lapses.
+pub async fn first_message_keeps_a_conversation(
+    store: Arc<dyn ConversationStore>,
+) -> anyhow::Result<()> {
+    let ttl = i64::try_from(EMPTY_CONVERSATION_TTL.as_millis())?;
+    let mut conversation = new_conversation(Channel::Web);
+    conversation.created_at = now_millis() - ttl + 1_000;
+    store.create(&conversation).await?;
+    store
+        .append(&conversation.id, customer_message("我要退货"))
+        .await?;
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+
+    let kept = store.get(&conversation.id).await?.expect("kept");
+    assert_eq!(kept.last_seq, 1);
+    assert_eq!(store.messages(&conversation.id, 0, 10).await?.len(), 1);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! One place that turns the environment's SDK configuration into adapters, so Lambda mains
 //! build every client once at cold start and never import an SDK crate themselves.
 
-use super::{DynamoStore, S3BlobStore, SqsMessageQueue, s3_client, sdk_config};
+use super::{DynamoStore, S3BlobStore, Secrets, SqsMessageQueue, s3_client, sdk_config};
 use aws_config::SdkConfig;
 
 /// The SDK configuration of this process and the clients built from it.
@@ -11,6 +11,7 @@ pub struct Aws {
     dynamodb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
+    secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Aws {
@@ -27,7 +28,28 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
             s3: s3_client(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
         }
+    }
+
+    /// Reads the secrets the environment names (`KEFU_<SETTING>_SECRET_ID`, see [`Secrets`])
+    /// and publishes them as settings. Call it first at cold start, before reading any
+    /// other setting; a secret that cannot be read stops the function.
+    pub async fn load_secrets(&self) -> anyhow::Result<Secrets> {
+        let vars = std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        });
+        let secrets = Secrets::from_vars(self.secrets.clone(), vars)?;
+        secrets.load().await?;
+        Ok(secrets)
+    }
+
+    /// The secrets named by `vars`, not read yet (tests build them by hand).
+    pub fn secrets(
+        &self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Secrets> {
+        Secrets::from_vars(self.secrets.clone(), vars)
     }
 
     /// The store over DynamoDB table `table`.

@@ -7,8 +7,9 @@
 //! | Port | Adapter |
 //! |---|---|
 //! | [`MessageQueue`](crate::ports::MessageQueue) | [`SqsMessageQueue`] |
-//! | [`ConversationStore`](crate::ports::ConversationStore), [`WorkQueue`](crate::ports::WorkQueue), [`IdempotencyGuard`](crate::ports::IdempotencyGuard), [`AgentDirectory`](crate::ports::AgentDirectory) | [`DynamoStore`] |
+//! | [`ConversationStore`](crate::ports::ConversationStore), [`WorkQueue`](crate::ports::WorkQueue), [`IdempotencyGuard`](crate::ports::IdempotencyGuard), [`AgentDirectory`](crate::ports::AgentDirectory), [`Leases`](crate::ports::Leases) | [`DynamoStore`] |
 //! | [`BlobStore`](crate::ports::BlobStore) | [`S3BlobStore`] |
+//! | secret settings ([`crate::config`]) | [`Secrets`] (Secrets Manager), with [`Rebuilt`] and [`RetryOnAuthFailure`] for rotation |
 //! | [`MailTransport`](crate::channels::email::MailTransport) (feature `aws-senders`) | `SesTransport` (SESv2) |
 //! | [`ChannelSender`](crate::dispatch::ChannelSender) for SMS (feature `aws-senders`) | `SnsSmsSender` (SNS `Publish`) |
 //!
@@ -20,6 +21,7 @@ mod config;
 mod dynamo;
 pub mod provision;
 mod s3;
+mod secrets;
 #[cfg(feature = "aws-senders")]
 mod ses;
 #[cfg(feature = "aws-senders")]
@@ -28,8 +30,9 @@ mod sqs;
 
 pub use clients::Aws;
 pub use config::{FORCE_PATH_STYLE_ENV, s3_client, sdk_config};
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, PARTITION_PREFIXES};
 pub use s3::S3BlobStore;
+pub use secrets::{MIN_REFRESH_INTERVAL, Rebuilt, RetryOnAuthFailure, SECRET_ID_SUFFIX, Secrets};
 #[cfg(feature = "aws-senders")]
 pub use ses::SesTransport;
 #[cfg(feature = "aws-senders")]

@@ -31,6 +31,21 @@ impl S3BlobStore {
     fn object_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// Whether an object with exactly `key` exists, by listing it.
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let object_key = self.object_key(key);
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&object_key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| Error::backend("listing an S3 object", e))?;
+        Ok(page.contents().iter().any(|o| o.key() == Some(&object_key)))
+    }
 }
 
 #[async_trait]
@@ -58,6 +73,14 @@ impl BlobStore for S3BlobStore {
         let output = match output {
             Ok(output) => output,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            // A role whose s3:ListBucket is limited to its prefix gets 403, not 404, for a
+            // missing key; a listing of exactly that key tells missing from refused.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+                if self.exists(key).await? {
+                    return Err(Error::backend("reading an S3 object", e));
+                }
                 return Ok(None);
             }
             Err(e) => return Err(Error::backend("reading an S3 object", e)),

@@ -5,9 +5,9 @@ use super::db::{Db, SqlContext};
 use super::sql_limit;
 use crate::domain::{
     Author, BotContext, Channel, Conversation, ConversationId, ConversationState, Customer,
-    DeliveryState, Escalation, Message, MessageId, NewMessage,
+    DeliveryState, Escalation, Message, MessageId, NewMessage, now_millis,
 };
-use crate::ports::{ConversationStore, WorkQueue};
+use crate::ports::{ConversationStore, EMPTY_CONVERSATION_TTL, WorkQueue};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -42,6 +42,12 @@ impl ConversationStore for SqliteConversationStore {
         let id = conversation.id.clone();
         self.db
             .write("create conversation", move |tx| {
+                // Purge conversations that lapsed without a message (this one included).
+                tx.execute(
+                    "DELETE FROM conversations WHERE last_seq = 0 AND created_at <= ?1",
+                    params![lapse_cutoff()],
+                )
+                .context("purge lapsed conversations")?;
                 tx.execute(
                     &format!(
                         "INSERT INTO conversations ({CONVERSATION_COLUMNS})
@@ -68,7 +74,7 @@ impl ConversationStore for SqliteConversationStore {
                     ],
                 )
                 .context("insert conversation")?;
-                load_conversation(tx, &id)?
+                read_conversation(tx, &id)?
                     .ok_or_else(|| Error::NotFound(format!("conversation {id}")))
             })
             .await
@@ -146,8 +152,9 @@ impl ConversationStore for SqliteConversationStore {
                 }
                 let (channel, last_seq): (String, u64) = tx
                     .query_row(
-                        "SELECT channel, last_seq FROM conversations WHERE id = ?1",
-                        params![id.as_str()],
+                        "SELECT channel, last_seq FROM conversations
+                         WHERE id = ?1 AND NOT (last_seq = 0 AND created_at <= ?2)",
+                        params![id.as_str(), lapse_cutoff()],
                         |row| Ok((row.get(0)?, row.get(1)?)),
                     )
                     .optional()
@@ -290,7 +297,13 @@ impl WorkQueue for SqliteConversationStore {
     }
 }
 
+/// The conversation, unless it lapsed without a message.
 fn load_conversation(conn: &Connection, id: &ConversationId) -> Result<Option<Conversation>> {
+    Ok(read_conversation(conn, id)?.filter(|c| !c.lapsed(now_millis())))
+}
+
+/// The stored row, lapsed or not.
+fn read_conversation(conn: &Connection, id: &ConversationId) -> Result<Option<Conversation>> {
     conn.query_row(
         &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"),
         params![id.as_str()],
@@ -300,6 +313,11 @@ fn load_conversation(conn: &Connection, id: &ConversationId) -> Result<Option<Co
     .context("read conversation")?
     .map(ConversationRow::decode)
     .transpose()
+}
+
+/// Conversations without messages created at or before this have lapsed.
+fn lapse_cutoff() -> i64 {
+    now_millis().saturating_sub(super::millis(EMPTY_CONVERSATION_TTL))
 }
 
 fn load_message(

@@ -22,6 +22,7 @@ mod blobs;
 mod conversations;
 mod db;
 mod idempotency;
+mod leases;
 mod queue;
 mod schema;
 
@@ -29,6 +30,7 @@ pub use agents::SqliteAgentDirectory;
 pub use blobs::FileBlobStore;
 pub use conversations::SqliteConversationStore;
 pub use idempotency::SqliteIdempotencyGuard;
+pub use leases::SqliteLeases;
 pub use queue::{DEFAULT_MAX_RECEIVES, QueueDepth, SqliteMessageQueue};
 
 use crate::domain::Millis;
@@ -105,6 +107,11 @@ impl EmbeddedStore {
     /// Idempotency keys.
     pub fn idempotency(&self) -> SqliteIdempotencyGuard {
         SqliteIdempotencyGuard::new(self.db.clone())
+    }
+
+    /// Counted leases (concurrent long polls per visitor).
+    pub fn leases(&self) -> SqliteLeases {
+        SqliteLeases::new(self.db.clone())
     }
 
     /// Blobs (FAQ sources and index versions, raw email).

@@ -93,6 +93,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN quick_replies TEXT; -- JSON array, NULL when none
     "#,
+    // 4: counted leases (concurrent long polls per visitor); conversations without
+    // messages found by age, to purge the lapsed ones.
+    r#"
+    CREATE TABLE leases (
+        key        TEXT    NOT NULL,
+        slot       INTEGER NOT NULL,
+        holder     TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (key, slot)
+    ) WITHOUT ROWID;
+    CREATE INDEX conversations_empty ON conversations (created_at) WHERE last_seq = 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{
-    Author, Channel, Conversation, ConversationKey, Customer, MessageId, NewMessage,
+    Author, Channel, Conversation, ConversationKey, Customer, MessageId, NewMessage, now_millis,
 };
 use crate::ports::{
     AgentAccount, AgentDirectory, BlobStore, ConversationStore, IdempotencyGuard, MessageQueue,
@@ -19,7 +19,7 @@ fn conversation(address: &str) -> Conversation {
     Conversation::new(
         &ConversationKey::new(Channel::Sms, address),
         Customer::default(),
-        1,
+        now_millis(),
     )
 }
 
@@ -234,10 +234,13 @@ async fn given_a_database_from_the_previous_version_when_opened_then_it_is_migra
         .await
         .unwrap();
     drop((conversations, store));
-    // What a build of schema version 2 left behind: no quick_replies column.
+    // What a build of schema version 2 left behind: no quick_replies column, no leases.
     let conn = rusqlite::Connection::open(dir.path().join("kefu.db")).unwrap();
-    conn.execute_batch("ALTER TABLE messages DROP COLUMN quick_replies; PRAGMA user_version = 2;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE messages DROP COLUMN quick_replies; DROP TABLE leases;
+         DROP INDEX conversations_empty; PRAGMA user_version = 2;",
+    )
+    .unwrap();
     drop(conn);
 
     let reopened = EmbeddedStore::open(dir.path()).unwrap().conversations();

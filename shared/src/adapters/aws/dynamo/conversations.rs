@@ -3,8 +3,10 @@
 use super::codec::{self, n, s};
 use super::expr::Update;
 use super::{DynamoStore, GSI1, Item, keys};
-use crate::domain::{Conversation, ConversationId, DeliveryState, Message, MessageId, NewMessage};
-use crate::ports::{ConversationStore, WorkQueue};
+use crate::domain::{
+    Conversation, ConversationId, DeliveryState, Message, MessageId, NewMessage, now_millis,
+};
+use crate::ports::{ConversationStore, EMPTY_CONVERSATION_TTL, WorkQueue};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -22,9 +24,12 @@ const APPEND_BACKOFF_BASE_MS: u64 = 5;
 const APPEND_BACKOFF_CAP_MS: u64 = 200;
 
 impl DynamoStore {
+    /// The conversation's item, unless it lapsed without a message.
     async fn conversation_item(&self, id: &ConversationId) -> Result<Option<Item>> {
-        self.get_item(keys::conversation_pk(id), keys::META, "a conversation")
-            .await
+        let item = self
+            .get_item(keys::conversation_pk(id), keys::META, "a conversation")
+            .await?;
+        Ok(item.filter(|item| !lapsed(item, now_millis())))
     }
 
     /// One attempt to store `message` as seq `last_seq + 1`. `Ok(false)` when the
@@ -35,7 +40,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(keys::PK, s(pk))
             .key(keys::SK, s(keys::META))
-            .update_expression("SET last_seq = :next")
+            // The first message keeps the conversation: it no longer lapses.
+            .update_expression("SET last_seq = :next REMOVE expires_at, expires_at_ms")
             .condition_expression("last_seq = :seen")
             .expression_attribute_values(":next", n(message.seq))
             .expression_attribute_values(":seen", n(last_seq))
@@ -79,6 +85,12 @@ impl DynamoStore {
     }
 }
 
+/// Whether an item still carries the lapse time of a conversation without messages, and
+/// it has passed (TTL deletes such items only eventually).
+fn lapsed(item: &Item, now_ms: i64) -> bool {
+    codec::number::<i64>(item, "expires_at_ms").is_ok_and(|at| at <= now_ms)
+}
+
 /// A `Put` that only succeeds if the item does not exist yet.
 fn put_new(table: &str, item: Item) -> Result<Put> {
     Put::builder()
@@ -100,12 +112,24 @@ fn append_backoff(attempt: u32) -> Duration {
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn create(&self, conversation: &Conversation) -> Result<Conversation> {
+        let ttl_ms = i64::try_from(EMPTY_CONVERSATION_TTL.as_millis()).unwrap_or(i64::MAX);
+        let lapses_at_ms = conversation.created_at.saturating_add(ttl_ms);
+        let mut item = codec::conversation_item(conversation)?;
+        if conversation.last_seq == 0 {
+            item.insert(
+                "expires_at".into(),
+                n(lapses_at_ms.saturating_add(999) / 1000),
+            );
+            item.insert("expires_at_ms".into(), n(lapses_at_ms));
+        }
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(codec::conversation_item(conversation)?))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_item(Some(item))
+            // A lapsed conversation that TTL has not deleted yet is replaced.
+            .condition_expression("attribute_not_exists(pk) OR expires_at_ms <= :now")
+            .expression_attribute_values(":now", n(now_millis()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

@@ -15,6 +15,18 @@ pub(super) const META: &str = "META";
 /// Sort key of an idempotency item.
 pub(super) const IDEM: &str = "IDEM";
 
+/// The partition key prefixes, by the port whose items they hold (`WorkQueue`'s on the
+/// `gsi1` index). `template.yaml` grants each function `dynamodb:LeadingKeys` on exactly the
+/// prefixes of the ports its code is handed, so an internet-facing webhook cannot read an
+/// agent's password hash; `infra/scripts/check-template.py` checks that the two agree.
+pub const PARTITION_PREFIXES: &[(&str, &str)] = &[
+    ("ConversationStore", "CONV#"),
+    ("IdempotencyGuard", "IDEM#"),
+    ("AgentDirectory", "AGENT#"),
+    ("Leases", "LEASE#"),
+    ("WorkQueue", "QUEUE#"),
+];
+
 /// Digits of a zero-padded message seq; seqs sort as strings.
 const SEQ_DIGITS: usize = 12;
 /// The highest seq the key layout can hold.
@@ -40,6 +52,14 @@ pub(super) fn agent_pk(username: &str) -> String {
     format!("AGENT#{username}")
 }
 
+pub(super) fn lease_pk(key: &str) -> String {
+    format!("LEASE#{key}")
+}
+
+pub(super) fn lease_sk(slot: u32) -> String {
+    format!("SLOT#{slot}")
+}
+
 pub(super) fn queue_pk(queue: &str) -> String {
     format!("QUEUE#{queue}")
 }
@@ -58,6 +78,33 @@ mod tests {
 
     fn id(n: char) -> ConversationId {
         ConversationId::parse(&format!("c{}", n.to_string().repeat(31))).expect("valid id")
+    }
+
+    fn prefix_of(port: &str) -> &'static str {
+        PARTITION_PREFIXES
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, prefix)| *prefix)
+            .expect("listed port")
+    }
+
+    #[test]
+    fn given_every_partition_key_when_built_then_it_starts_with_its_ports_listed_prefix() {
+        let keys = [
+            ("ConversationStore", conversation_pk(&id('a'))),
+            ("IdempotencyGuard", idempotency_pk("k")),
+            ("AgentDirectory", agent_pk("li")),
+            ("Leases", lease_pk("poll:c")),
+            ("WorkQueue", queue_pk("general")),
+        ];
+        for (port, key) in &keys {
+            assert!(key.starts_with(prefix_of(port)), "{port}: {key}");
+        }
+        assert_eq!(
+            keys.len(),
+            PARTITION_PREFIXES.len(),
+            "every prefix has a key"
+        );
     }
 
     #[test]

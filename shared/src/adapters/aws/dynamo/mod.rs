@@ -1,15 +1,16 @@
-//! [`DynamoStore`]: conversations, messages, work queues, idempotency keys and agents in
-//! one DynamoDB table.
+//! [`DynamoStore`]: conversations, messages, work queues, idempotency keys, leases and
+//! agents in one DynamoDB table.
 //!
 //! Table layout (single-table design; `provision::create_table` creates it):
 //!
 //! | Item | `pk` | `sk` | notes |
 //! |---|---|---|---|
-//! | conversation | `CONV#<id>` | `META` | `version`, `last_seq`; while waiting also `gsi1pk` = `QUEUE#<queue>`, `gsi1sk` = `<9-priority>#<waiting_since:013>#<id>` |
+//! | conversation | `CONV#<id>` | `META` | `version`, `last_seq`; until its first message `expires_at` (TTL), `expires_at_ms`; while waiting also `gsi1pk` = `QUEUE#<queue>`, `gsi1sk` = `<9-priority>#<waiting_since:013>#<id>` |
 //! | message | `CONV#<id>` | `MSG#<seq:012>` | |
 //! | message-id marker | `CONV#<id>` | `MID#<message_id>` | `seq`; makes appends idempotent |
 //! | idempotency key | `IDEM#<key>` | `IDEM` | `value`, `expires_at` (TTL, epoch seconds), `expires_at_ms` |
 //! | agent | `AGENT#<username>` | `META` | |
+//! | lease | `LEASE#<key>` | `SLOT#<n>` | `holder`, `expires_at` (TTL), `expires_at_ms` |
 //!
 //! `gsi1` is a sparse index: only waiting conversations carry its keys, so querying one
 //! queue's partition in key order yields the queue, highest priority then oldest first.
@@ -21,6 +22,9 @@ mod conversations;
 mod expr;
 mod idempotency;
 mod keys;
+mod leases;
+
+pub use keys::PARTITION_PREFIXES;
 
 use crate::{Error, Result};
 use aws_sdk_dynamodb::Client;
