@@ -2,7 +2,8 @@
 //! puts it (`email/inbound/<messageId>` in the bucket), the SES receipt event from
 //! `infra/events/ses-receipt.json` handled with the S3 blob store rooted at `email/`, the
 //! SQS FIFO inbound queue and the DynamoDB idempotency guard. Asserts what SQS, S3 and
-//! DynamoDB hold afterwards.
+//! DynamoDB hold afterwards. A mail whose sender fails authentication leaves all three
+//! untouched.
 
 mod support;
 
@@ -218,4 +219,39 @@ async fn given_an_event_whose_raw_mail_is_not_in_s3_when_handled_then_not_found_
     assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
     assert!(aws.queued().await.is_empty());
     assert!(aws.mail.list("attachments/").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_a_mail_whose_sender_fails_authentication_when_its_event_is_handled_then_dropped_and_sqs_s3_dynamodb_untouched()
+ {
+    let aws = aws().await;
+    aws.store_raw_mail(SES_ID).await;
+    let conversation =
+        ConversationKey::new(Channel::Email, "orders@acme-retail.example").conversation_id();
+    // A forged From: DMARC fails; or the domain publishes no DMARC record (GRAY) and
+    // both SPF and DKIM fail.
+    for (dmarc, spf, dkim) in [("FAIL", "PASS", "PASS"), ("GRAY", "FAIL", "FAIL")] {
+        let mut event = event_json();
+        let receipt = &mut event["Records"][0]["ses"]["receipt"];
+        receipt["dmarcVerdict"]["status"] = Value::from(dmarc);
+        receipt["spfVerdict"]["status"] = Value::from(spf);
+        receipt["dkimVerdict"]["status"] = Value::from(dkim);
+        let event: SesEvent = serde_json::from_value(event).unwrap();
+        let results = handle_ses_event(&aws.ingress, &aws.mail, &event)
+            .await
+            .unwrap();
+        assert_eq!(
+            results,
+            [Received::Dropped("unauthenticated")],
+            "DMARC {dmarc}, SPF {spf}, DKIM {dkim}"
+        );
+    }
+    assert!(aws.queued().await.is_empty());
+    assert!(aws.mail.list("attachments/").await.unwrap().is_empty());
+    let thread = aws
+        .guard
+        .get(&MailThread::key_for_conversation(&conversation))
+        .await
+        .unwrap();
+    assert_eq!(thread, None);
 }

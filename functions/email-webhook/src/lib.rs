@@ -213,6 +213,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn given_a_dmarc_fail_verdict_when_handled_then_the_mail_is_dropped_unauthenticated() {
+        let f = fixture();
+        f.store_raw_mail().await;
+        let mut event = event();
+        event["Records"][0]["ses"]["receipt"]["dmarcVerdict"]["status"] = json!("FAIL");
+        let answer = f.handler.handle(event).await.unwrap();
+        assert_eq!(answer["dropped"], json!(["unauthenticated"]));
+        assert!(f.queued().await.is_empty());
+    }
+
+    #[tokio::test]
     async fn given_other_events_when_handled_then_they_are_refused() {
         let f = fixture();
         f.store_raw_mail().await;

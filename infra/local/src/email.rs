@@ -14,7 +14,7 @@ use kefu::channels::email::{
 use kefu::config;
 use kefu::domain::now_millis;
 use kefu::ports::{BlobStore, IdempotencyGuard, MessageQueue};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -65,6 +65,12 @@ struct LocalMailbox {
 
 #[async_trait]
 impl MailSink for LocalMailbox {
+    /// Only the support mailbox and its `+` addresses: other recipients are refused at
+    /// `RCPT` rather than accepted and dropped.
+    fn accepts(&self, recipient: &str) -> bool {
+        self.ingress.config().is_mailbox(recipient)
+    }
+
     async fn accept(&self, mail: ReceivedMail) -> kefu::Result<()> {
         self.raw.put(&raw_key(&mail.id), mail.raw.clone()).await?;
         let delivery = Delivery {
@@ -73,10 +79,25 @@ impl MailSink for LocalMailbox {
             // No scanner locally: nothing is judged spam or infected.
             spam: None,
             virus: None,
+            spf: None,
+            dkim: None,
+            dmarc: Some(local_dmarc(mail.peer.ip()).to_owned()),
             received_at: now_millis(),
         };
         // Dropped mail is still accepted (and logged), as SES accepts it.
-        self.ingress.receive(&mail.raw, &delivery).await.map(|_| ())
+        self.ingress.receive(mail.raw, &delivery).await.map(|_| ())
+    }
+}
+
+/// The DMARC verdict of a mail received locally, where there are no DNS records to check
+/// the sender against: a client on loopback is this machine's own user, whose mail passes;
+/// any other client (`KEFU_SMTP_ADDR` bound beyond loopback) could claim any `From`, so its
+/// mail fails and is dropped as `unauthenticated`.
+fn local_dmarc(peer: IpAddr) -> &'static str {
+    if peer.to_canonical().is_loopback() {
+        "PASS"
+    } else {
+        "FAIL"
     }
 }
 
@@ -102,4 +123,25 @@ pub async fn listen(
         Arc::new(mailbox),
     ));
     Ok((addr, server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_client_addresses_when_judged_then_only_loopback_passes_dmarc() {
+        for (peer, verdict) in [
+            ("127.0.0.1", "PASS"),
+            ("127.0.0.2", "PASS"),
+            ("::1", "PASS"),
+            ("::ffff:127.0.0.1", "PASS"),
+            ("192.168.1.20", "FAIL"),
+            ("::ffff:10.0.0.5", "FAIL"),
+            ("2001:db8::1", "FAIL"),
+        ] {
+            let ip: IpAddr = peer.parse().unwrap();
+            assert_eq!(local_dmarc(ip), verdict, "{peer}");
+        }
+    }
 }

@@ -1,13 +1,17 @@
 //! End to end on the local runner: a customer mails the support address over SMTP and the
 //! bot's answer lands in the Maildir outbox, threaded under the customer's mail; their
 //! answer to that reply threads back into the same conversation; the same mail delivered
-//! twice is answered once.
+//! twice is answered once. The listener refuses recipients other than the support
+//! mailbox, and a flood of huge HTML mails does not stall the runner's HTTP side.
 
 mod common;
 
 use common::{free_addr, start};
 use kefu::channels::email::{self, ParsedMail, smtp};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const SUPPORT: &str = "support@shop.example";
@@ -146,4 +150,147 @@ async fn given_a_mail_over_smtp_then_a_threaded_reply_lands_in_the_outbox_once()
     runner.kill().unwrap();
     runner.wait().unwrap();
     assert_eq!(replies.len(), 2, "{replies:?}");
+}
+
+/// The runner process, killed when the test ends, also when it fails.
+struct Runner(Child);
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A runner with the support mailbox on `smtp_addr`; returns it and its HTTP address.
+async fn runner_with_smtp(data: &Path, smtp_addr: SocketAddr) -> (Runner, SocketAddr) {
+    let addr = free_addr();
+    let data_dir = data.to_owned();
+    let smtp_setting = smtp_addr.to_string();
+    let child = tokio::task::spawn_blocking(move || {
+        start(
+            addr,
+            &data_dir,
+            &[
+                ("KEFU_SMTP_ADDR", smtp_setting.as_str()),
+                ("KEFU_EMAIL_ADDRESS", SUPPORT),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    (Runner(child), addr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_a_recipient_other_than_the_support_mailbox_when_mailed_over_smtp_then_550_5_1_1_at_rcpt()
+ {
+    let data = tempfile::tempdir().unwrap();
+    let smtp_addr = free_addr();
+    let (_runner, _) = runner_with_smtp(data.path(), smtp_addr).await;
+    let smtp = smtp_addr.to_string();
+    let mail = customer_mail("r1@example.com", "hi", "hello", None);
+
+    for other in ["sales@shop.example", "support@elsewhere.example"] {
+        let refused = smtp::relay(&smtp, CUSTOMER, &[other.to_owned()], &mail).await;
+        assert!(
+            matches!(&refused, Err(smtp::RelayError::Permanent(text)) if text.contains("550 5.1.1")),
+            "{other}: {refused:?}"
+        );
+    }
+    let inbound = data.path().join("blobs/email/inbound");
+    let stored = std::fs::read_dir(&inbound).map_or(0, |entries| entries.count());
+    assert_eq!(stored, 0, "nothing kept for a refused recipient");
+
+    // The mailbox and its plus addresses are taken.
+    for mailbox in [SUPPORT, "Support+c0ffee@shop.example"] {
+        smtp::relay(&smtp, CUSTOMER, &[mailbox.to_owned()], &mail)
+            .await
+            .unwrap_or_else(|e| panic!("{mailbox}: {e}"));
+    }
+}
+
+/// An HTML-only newsletter of about `bytes` bytes with a `<style>` in every section, as
+/// mail clients and marketing tools write them.
+fn html_mail(n: usize, bytes: usize) -> Vec<u8> {
+    let mut html = String::with_capacity(bytes + 4096);
+    html.push_str("<html><head><title>News</title></head><body>\r\n");
+    let words = "Lorem ipsum dolor sit amet &amp; consectetur adipiscing elit. ".repeat(30);
+    let mut section = 0;
+    while html.len() < bytes {
+        section += 1;
+        html.push_str(&format!(
+            "<div><style>.s{section} {{ color: #333; }}</style><p class=s{section}>{words}</p></div>\r\n"
+        ));
+    }
+    html.push_str("</body></html>\r\n");
+    let head = format!(
+        "From: Li Wei <{CUSTOMER}>\r\nTo: {SUPPORT}\r\nSubject: big {n}\r\n\
+         Message-ID: <big-{n}@example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    );
+    [head.into_bytes(), html.into_bytes()].concat()
+}
+
+/// `GET /healthz` with `within` for connecting and answering: the status, or why not.
+fn healthz(addr: SocketAddr, within: Duration) -> Result<u16, String> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&addr, within).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(within))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("no answer after {:?}: {e}", started.elapsed()))?;
+    if started.elapsed() > within {
+        return Err(format!("answered after {:?}", started.elapsed()));
+    }
+    answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status line in {answer:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_three_10_mb_html_mails_being_processed_when_healthz_is_asked_then_it_answers_within_2_s()
+ {
+    let data = tempfile::tempdir().unwrap();
+    let smtp_addr = free_addr();
+    let (_runner, addr) = runner_with_smtp(data.path(), smtp_addr).await;
+    let smtp = smtp_addr.to_string();
+
+    let sends: Vec<_> = (1..=3)
+        .map(|n| {
+            let (smtp, raw) = (smtp.clone(), html_mail(n, 10_000_000));
+            tokio::spawn(
+                async move { smtp::relay(&smtp, CUSTOMER, &[SUPPORT.to_owned()], &raw).await },
+            )
+        })
+        .collect();
+    let mut asked = 0;
+    loop {
+        let answer = tokio::task::spawn_blocking(move || healthz(addr, Duration::from_secs(2)))
+            .await
+            .unwrap();
+        assert_eq!(answer, Ok(200), "healthz while the mails were processed");
+        asked += 1;
+        if sends.iter().all(|send| send.is_finished()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for send in sends {
+        send.await.unwrap().unwrap();
+    }
+    assert!(asked >= 1);
+    let stored = std::fs::read_dir(data.path().join("blobs/email/inbound"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 3);
 }

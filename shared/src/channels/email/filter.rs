@@ -2,7 +2,8 @@
 //!
 //! Answering a machine starts a loop (our reply triggers its auto-reply, which triggers our
 //! reply …), and a bounce is about our mail, not from a customer; spam and viruses are
-//! what SES's receipt verdicts flag.
+//! what SES's receipt verdicts flag. A mail whose sender fails authentication may come
+//! from anyone ([`unauthenticated`]).
 
 use super::ParsedMail;
 
@@ -51,6 +52,18 @@ pub fn drop_reason(
     } else {
         None
     }
+}
+
+/// Whether SES's sender-authentication verdicts (`PASS`, `FAIL`, `GRAY`,
+/// `PROCESSING_FAILED`) say the `From` address may be forged: the DMARC verdict is `FAIL`,
+/// or there is no DMARC verdict (`GRAY`: the domain publishes no DMARC policy; absent;
+/// `PROCESSING_FAILED`) and SPF and DKIM both `FAIL`. Such a mail must not be threaded
+/// into that address's conversation nor answered.
+pub fn unauthenticated(spf: Option<&str>, dkim: Option<&str>, dmarc: Option<&str>) -> bool {
+    let is = |verdict: Option<&str>, status: &str| {
+        verdict.is_some_and(|v| v.trim().eq_ignore_ascii_case(status))
+    };
+    is(dmarc, "FAIL") || (!is(dmarc, "PASS") && is(spf, "FAIL") && is(dkim, "FAIL"))
 }
 
 fn is_bounce(mail: &ParsedMail) -> bool {
@@ -124,6 +137,38 @@ mod tests {
             drop_reason(&mail, Some("FAIL"), Some("FAIL")),
             Some("virus")
         );
+    }
+
+    #[test]
+    fn given_authentication_verdicts_when_judged_then_dmarc_decides_else_spf_and_dkim_both_failing()
+    {
+        let (pass, fail, gray, broken) = (
+            Some("PASS"),
+            Some("FAIL"),
+            Some("GRAY"),
+            Some("PROCESSING_FAILED"),
+        );
+        // (spf, dkim, dmarc, unauthenticated)
+        for (spf, dkim, dmarc, expected) in [
+            (pass, pass, pass, false),
+            (fail, fail, pass, false),
+            (pass, pass, fail, true),
+            (None, None, Some("fail"), true),
+            (fail, fail, gray, true),
+            (fail, fail, None, true),
+            (fail, fail, broken, true),
+            (fail, gray, gray, false),
+            (gray, fail, None, false),
+            (pass, fail, gray, false),
+            (broken, broken, broken, false),
+            (None, None, None, false),
+        ] {
+            assert_eq!(
+                unauthenticated(spf, dkim, dmarc),
+                expected,
+                "SPF {spf:?}, DKIM {dkim:?}, DMARC {dmarc:?}"
+            );
+        }
     }
 
     #[test]

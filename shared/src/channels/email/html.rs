@@ -87,17 +87,22 @@ impl Tag {
 }
 
 /// What follows `</name>` (case-insensitive), or nothing when the element never ends.
+/// Compares only the bytes after each `</`, so the whole document is read once however
+/// many hidden elements it holds.
 fn skip_past_end_tag<'a>(rest: &'a str, name: &str) -> &'a str {
-    let needle = format!("</{name}");
-    let lower = rest.to_ascii_lowercase();
-    let Some(start) = lower.find(&needle) else {
-        return "";
-    };
-    // ASCII lowercasing keeps byte offsets, so positions in `lower` are valid in `rest`.
-    match rest[start..].find('>') {
-        Some(end) => &rest[start + end + 1..],
-        None => "",
+    let mut from = 0;
+    while let Some(at) = rest[from..].find("</") {
+        // `</` is ASCII: `name_at` is a character boundary.
+        let name_at = from + at + 2;
+        let candidate = rest.as_bytes().get(name_at..name_at + name.len());
+        if candidate.is_some_and(|bytes| bytes.eq_ignore_ascii_case(name.as_bytes())) {
+            return rest[name_at..]
+                .find('>')
+                .map_or("", |end| &rest[name_at + end + 1..]);
+        }
+        from = name_at;
     }
+    ""
 }
 
 /// Appends text between tags: whitespace runs collapse to one space (as a browser renders
@@ -115,6 +120,9 @@ fn push_text(out: &mut String, text: &str) {
     }
 }
 
+/// The longest character reference decoded, `&` to `;` exclusive (`&#x10FFFF`).
+const MAX_REFERENCE: usize = 10;
+
 /// Decodes `&amp;`-style named references (the common ones) and numeric references;
 /// anything else is left as written.
 fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
@@ -126,9 +134,12 @@ fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
+        // A reference is short: look for its `;` only nearby, not through the rest of
+        // the text (which made text full of bare `&` quadratic).
         let decoded = rest
-            .find(';')
-            .filter(|&end| end <= 10)
+            .bytes()
+            .take(MAX_REFERENCE + 1)
+            .position(|b| b == b';')
             .and_then(|end| Some((entity(&rest[1..end])?, end)));
         match decoded {
             Some((ch, end)) => {
@@ -210,6 +221,20 @@ mod tests {
         let html = "<html><head><title>T</title><style>p{color:red}</style></head>\
                     <body><SCRIPT type=x>alert(1)</SCRIPT><!-- hidden --><p>shown</p></body></html>";
         assert_eq!(to_text(html), "shown");
+    }
+
+    #[test]
+    fn given_mixed_case_and_lookalike_end_tags_when_reduced_then_hidden_content_ends_at_its_own_end_tag()
+     {
+        let html =
+            "<STYLE>a</st b</b></StYlE >one <script>x</scrip</SCRIPT> two<style>never closed";
+        assert_eq!(to_text(html), "one two");
+    }
+
+    #[test]
+    fn given_ampersands_without_semicolons_when_reduced_then_they_are_kept_as_written() {
+        let html = format!("<p>{}&amp;</p>", "R&D ".repeat(1000));
+        assert_eq!(to_text(&html), format!("{}&", "R&D ".repeat(1000)));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! keeps one message.
 
 use super::{Attachment, EmailConfig};
-use super::{MailThread, ParsedMail, drop_reason, new_text, parse, referenced_ids, token_in};
+use super::{
+    MailThread, ParsedMail, drop_reason, new_text, parse, referenced_ids, token_in, unauthenticated,
+};
 use crate::Result;
 use crate::channels::{Incoming, enqueue};
 use crate::domain::{Channel, ConversationId, ConversationKey, InboundMessage, Millis};
@@ -43,6 +45,12 @@ pub struct Delivery {
     pub spam: Option<String>,
     /// SES's virus verdict, when scanned.
     pub virus: Option<String>,
+    /// SES's SPF verdict (`PASS`, `FAIL`, `GRAY`, `PROCESSING_FAILED`), when given.
+    pub spf: Option<String>,
+    /// SES's DKIM verdict, when given.
+    pub dkim: Option<String>,
+    /// SES's DMARC verdict for the `From` domain, when given.
+    pub dmarc: Option<String>,
     /// When the mail service received the mail.
     pub received_at: Millis,
 }
@@ -53,8 +61,9 @@ pub enum Received {
     /// Queued for the bot (a redelivery is queued again under the same message id, which
     /// the queue drops).
     Queued(InboundMessage),
-    /// Not for the bot, and why: `too_large`, `not_for_mailbox`, `invalid`, `empty`, or a
-    /// [`drop_reason`] (`virus`, `spam`, `bounce`, `auto_reply`).
+    /// Not for the bot, and why: `too_large`, `not_for_mailbox`, `unauthenticated` (see
+    /// [`unauthenticated`]), `invalid`, `empty`, or a [`drop_reason`] (`virus`, `spam`,
+    /// `bounce`, `auto_reply`).
     Dropped(&'static str),
 }
 
@@ -130,7 +139,7 @@ impl EmailIngress {
     /// [`Received::Dropped`] (logged as `email_dropped` with its `reason`, to be counted),
     /// never an error: retrying would not change it. `Err` only for backend failures, so
     /// the delivery is retried.
-    pub async fn receive(&self, raw: &[u8], delivery: &Delivery) -> Result<Received> {
+    pub async fn receive(&self, raw: Vec<u8>, delivery: &Delivery) -> Result<Received> {
         if raw.len() > Self::MAX_RAW_BYTES {
             return Ok(dropped("too_large", delivery));
         }
@@ -143,10 +152,31 @@ impl EmailIngress {
             // Other mail for the domain (the receipt rule covers all of it).
             return Ok(dropped("not_for_mailbox", delivery));
         }
-        let mail = match parse(raw) {
-            Ok(mail) => mail,
-            Err(e) => {
+        let (spf, dkim, dmarc) = (
+            delivery.spf.as_deref(),
+            delivery.dkim.as_deref(),
+            delivery.dmarc.as_deref(),
+        );
+        if unauthenticated(spf, dkim, dmarc) {
+            // Its `From` may be anyone's: it must neither write into that customer's
+            // conversation nor make the shop mail them. Unread, so nothing of it is echoed.
+            tracing::warn!(
+                platform_id = %delivery.platform_id,
+                spf, dkim, dmarc,
+                "mail whose sender failed authentication"
+            );
+            return Ok(dropped("unauthenticated", delivery));
+        }
+        // Parsing costs time in proportion to the mail (up to 40 MB): on a blocking thread,
+        // so that one huge mail holds up no other request on the async workers.
+        let mail = match tokio::task::spawn_blocking(move || parse(&raw)).await {
+            Ok(Ok(mail)) => mail,
+            Ok(Err(e)) => {
                 tracing::warn!(platform_id = %delivery.platform_id, error = %e, "unreadable mail");
+                return Ok(dropped("invalid", delivery));
+            }
+            Err(e) => {
+                tracing::error!(platform_id = %delivery.platform_id, error = %e, "parsing a mail failed");
                 return Ok(dropped("invalid", delivery));
             }
         };
@@ -392,13 +422,16 @@ mod tests {
             recipients: vec!["support@shop.example".into()],
             spam: Some("PASS".into()),
             virus: Some("PASS".into()),
+            spf: Some("PASS".into()),
+            dkim: Some("PASS".into()),
+            dmarc: Some("PASS".into()),
             received_at: 1_736_400_000_000,
         }
     }
 
     impl Fixture {
         async fn receive(&self, raw: &[u8], delivery: &Delivery) -> Received {
-            self.ingress.receive(raw, delivery).await.unwrap()
+            self.ingress.receive(raw.to_vec(), delivery).await.unwrap()
         }
 
         async fn queued(&self, raw: &[u8], delivery: &Delivery) -> InboundMessage {
@@ -542,6 +575,60 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn given_a_sender_failing_authentication_when_received_then_dropped_unauthenticated_and_nothing_queued_or_recorded()
+     {
+        let f = fixture();
+        // A reply naming the customer's conversation by token and reference: a forger
+        // aims exactly there.
+        let raw = include_bytes!("testdata/gmail_reply.eml");
+        let mail = parse(raw).unwrap();
+        let own = conversation_of(&mail.from.address);
+        let with = |dmarc: Option<&str>, spf: Option<&str>, dkim: Option<&str>| {
+            let mut d = delivery("ses-forged");
+            d.recipients = vec![format!("support+{own}@shop.example")];
+            (d.dmarc, d.spf, d.dkim) = (
+                dmarc.map(String::from),
+                spf.map(String::from),
+                dkim.map(String::from),
+            );
+            d
+        };
+        for forged in [
+            with(Some("FAIL"), Some("PASS"), Some("PASS")),
+            with(Some("fail"), None, None),
+            with(Some("GRAY"), Some("FAIL"), Some("FAIL")),
+            with(None, Some("FAIL"), Some("FAIL")),
+            with(Some("PROCESSING_FAILED"), Some("FAIL"), Some("FAIL")),
+        ] {
+            assert_eq!(
+                f.receive(raw, &forged).await,
+                Received::Dropped("unauthenticated"),
+                "{forged:?}"
+            );
+        }
+        assert!(f.inbound().await.is_empty());
+        let guard = f.store.idempotency();
+        let recorded = guard
+            .get(&MailThread::key_for_conversation(&own))
+            .await
+            .unwrap();
+        assert_eq!(recorded, None, "no thread a reply could echo");
+
+        // Without a DMARC verdict, one passing check is enough; with none given at all
+        // (a receipt rule that reports nothing) the mail is kept too.
+        for kept in [
+            with(Some("GRAY"), Some("PASS"), Some("FAIL")),
+            with(None, Some("FAIL"), Some("GRAY")),
+            with(None, None, None),
+        ] {
+            assert!(
+                matches!(f.receive(raw, &kept).await, Received::Queued(_)),
+                "{kept:?}"
+            );
+        }
     }
 
     #[tokio::test]

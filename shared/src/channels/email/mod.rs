@@ -9,7 +9,8 @@
 //! - [`new_text`]: what the customer actually wrote in a reply, without the quoted history
 //!   and signature their mail client appended.
 //! - [`drop_reason`]: mail that must not reach the bot or an agent — spam, viruses,
-//!   auto-replies (which would otherwise answer our answers forever) and bounces.
+//!   auto-replies (which would otherwise answer our answers forever) and bounces;
+//!   [`unauthenticated`]: mail whose sender SES's SPF/DKIM/DMARC verdicts do not bear out.
 //! - [`reply_address`], [`token_in`], [`references_chain`]: threading. Replies carry
 //!   `Reply-To: support+<conversation id>@domain`, so an answer finds its conversation even
 //!   when a client drops `In-Reply-To`/`References`; SES replaces the `Message-ID` we set,
@@ -17,7 +18,8 @@
 //!
 //! Around it, the ingress:
 //!
-//! - [`EmailIngress::receive`]: one raw mail to the inbound queue — size limit, parse,
+//! - [`EmailIngress::receive`]: one raw mail to the inbound queue — size limit, sender
+//!   authentication, parse (on a blocking thread; HTML read up to [`MAX_HTML_BYTES`]),
 //!   filter (dropped mail is logged as `email_dropped` with its `reason`), threading checked
 //!   against the sender's own conversation, attachments stored under
 //!   `attachments/<message id>/`, the [`MailThread`] recorded for the reply, then enqueued.
@@ -54,9 +56,9 @@ mod transport;
 
 pub use compose::{OutgoingMail, html_of};
 pub use config::EmailConfig;
-pub use filter::drop_reason;
+pub use filter::{drop_reason, unauthenticated};
 pub use ingress::{Delivery, EmailIngress, Received, raw_key};
-pub use parse::{Attachment, Mailbox, ParsedMail, parse};
+pub use parse::{Attachment, MAX_HTML_BYTES, Mailbox, ParsedMail, parse};
 pub use relay::SmtpRelayTransport;
 pub use reply::new_text;
 pub use sender::{EmailSender, MailTransport};

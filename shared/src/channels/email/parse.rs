@@ -4,6 +4,11 @@ use super::html;
 use crate::{Error, Result};
 use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
+/// How much of a mail's HTML is reduced to text: the first 1 MiB of its HTML parts, the
+/// rest ignored. The bot reads a few thousand characters of the customer's new text, which
+/// comes first; the cap bounds the work a huge newsletter can cause.
+pub const MAX_HTML_BYTES: usize = 1024 * 1024;
+
 /// A mail as the channel sees it: who wrote, how it threads, whether a machine sent it,
 /// what it says and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,17 +156,39 @@ fn is_delivery_report(message: &Message<'_>) -> bool {
 /// The text of the body parts, joined by blank lines; `mail-parser` already picked the
 /// plain alternative where there is one and lists HTML parts only where there is not.
 fn body_text(message: &Message<'_>) -> String {
+    let mut html_left = MAX_HTML_BYTES;
     let parts: Vec<String> = message
         .text_bodies()
         .filter_map(|part| match &part.body {
             PartType::Text(text) => Some(text.replace("\r\n", "\n")),
-            PartType::Html(markup) => Some(html::to_text(markup)),
+            PartType::Html(markup) => {
+                let read = html_start(markup, html_left);
+                html_left -= read.len();
+                Some(html::to_text(read))
+            }
             _ => None,
         })
         .map(|text| text.trim_end().to_owned())
         .filter(|text| !text.is_empty())
         .collect();
     parts.join("\n\n")
+}
+
+/// The first `max` bytes of `markup` (at a character boundary), without a tag the cut
+/// left open, which would otherwise read as text.
+fn html_start(markup: &str, max: usize) -> &str {
+    if markup.len() <= max {
+        return markup;
+    }
+    let mut end = max;
+    while !markup.is_char_boundary(end) {
+        end -= 1;
+    }
+    let start = &markup[..end];
+    match start.rfind(['<', '>']) {
+        Some(open) if start.as_bytes()[open] == b'<' => &start[..open],
+        _ => start,
+    }
 }
 
 fn attachment(part: &mail_parser::MessagePart<'_>) -> Attachment {
@@ -314,6 +341,22 @@ mod tests {
             mail.text,
             "你好，\n我的退款 & 退货还没到账。\n订单：#8977\n金额 <¥199>\n提交于 1月10日\n赵磊"
         );
+    }
+
+    #[test]
+    fn given_html_longer_than_the_limit_when_parsed_then_only_its_start_is_read() {
+        let head = "From: a@example.com\r\nContent-Type: text/html; charset=utf-8\r\n\r\n";
+        let filler = "<p>filler words</p>".repeat(MAX_HTML_BYTES / 19 + 10);
+        let raw = format!("{head}<p>first line</p>{filler}<p>past the limit</p>");
+        let mail = fixture(raw.as_bytes());
+        assert!(mail.text.starts_with("first line\nfiller words\n"));
+        assert!(!mail.text.contains("past the limit"));
+
+        // Cut inside a tag: the partial tag is not read as text.
+        let long_word = "x".repeat(MAX_HTML_BYTES - 6);
+        let raw = format!("{head}<p>{long_word}<p class=cut>after</p>");
+        let mail = fixture(raw.as_bytes());
+        assert_eq!(mail.text, long_word);
     }
 
     #[test]

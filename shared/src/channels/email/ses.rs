@@ -68,6 +68,16 @@ pub struct SesReceipt {
     /// The virus scan; absent when the receipt rule does not scan.
     #[serde(default)]
     pub virus_verdict: Option<SesVerdict>,
+    /// Whether the sending host may send for the envelope sender's domain (SPF).
+    #[serde(default)]
+    pub spf_verdict: Option<SesVerdict>,
+    /// Whether a DKIM signature of the mail verified.
+    #[serde(default)]
+    pub dkim_verdict: Option<SesVerdict>,
+    /// Whether the `From` domain's DMARC policy is met (SPF or DKIM passing and aligned
+    /// with `From`); `GRAY` when the domain publishes no DMARC record.
+    #[serde(default)]
+    pub dmarc_verdict: Option<SesVerdict>,
 }
 
 /// A verdict: `{"status": "PASS" | "FAIL" | "GRAY" | "PROCESSING_FAILED"}`.
@@ -81,11 +91,15 @@ impl SesRecord {
     /// The delivery this record describes.
     fn delivery(&self) -> Delivery {
         let receipt = &self.ses.receipt;
+        let status = |verdict: &Option<SesVerdict>| verdict.as_ref().map(|v| v.status.clone());
         Delivery {
             platform_id: self.ses.mail.message_id.clone(),
             recipients: receipt.recipients.clone(),
-            spam: receipt.spam_verdict.as_ref().map(|v| v.status.clone()),
-            virus: receipt.virus_verdict.as_ref().map(|v| v.status.clone()),
+            spam: status(&receipt.spam_verdict),
+            virus: status(&receipt.virus_verdict),
+            spf: status(&receipt.spf_verdict),
+            dkim: status(&receipt.dkim_verdict),
+            dmarc: status(&receipt.dmarc_verdict),
             received_at: self.ses.mail.timestamp.timestamp_millis(),
         }
     }
@@ -119,7 +133,7 @@ pub async fn handle_ses_event(
             .get(&key)
             .await?
             .ok_or_else(|| Error::NotFound(format!("raw mail {key} is not in the mail store")))?;
-        results.push(ingress.receive(&raw, &record.delivery()).await?);
+        results.push(ingress.receive(raw, &record.delivery()).await?);
     }
     Ok(results)
 }
@@ -164,6 +178,8 @@ mod tests {
         assert_eq!(delivery.recipients, ["support@shop.example"]);
         assert_eq!(delivery.spam.as_deref(), Some("PASS"));
         assert_eq!(delivery.virus.as_deref(), Some("PASS"));
+        let authentication = [&delivery.spf, &delivery.dkim, &delivery.dmarc];
+        assert_eq!(authentication.map(Option::as_deref), [Some("PASS"); 3]);
         assert_eq!(delivery.received_at, 1_736_514_237_412);
         assert_eq!(
             raw_key(&delivery.platform_id),
@@ -177,11 +193,22 @@ mod tests {
         let receipt = event["Records"][0]["ses"]["receipt"]
             .as_object_mut()
             .unwrap();
-        receipt.remove("spamVerdict");
-        receipt.remove("virusVerdict");
+        for verdict in [
+            "spamVerdict",
+            "virusVerdict",
+            "spfVerdict",
+            "dkimVerdict",
+            "dmarcVerdict",
+        ] {
+            receipt.remove(verdict);
+        }
         let event: SesEvent = serde_json::from_value(event).unwrap();
         let delivery = event.records[0].delivery();
         assert_eq!((delivery.spam, delivery.virus), (None, None));
+        assert_eq!(
+            (delivery.spf, delivery.dkim, delivery.dmarc),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -4,13 +4,15 @@
 
 use super::line::{Line, read_line};
 use async_trait::async_trait;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 /// The name the server gives itself in its greeting and `EHLO` answer.
 const HOSTNAME: &str = "localhost";
@@ -29,20 +31,29 @@ pub struct SmtpLimits {
     pub max_message_bytes: usize,
     /// Most recipients of one mail; more get `452`.
     pub max_recipients: usize,
-    /// A session that sends nothing for this long is closed (`421`).
+    /// A session that makes no progress for this long is closed (`421`): keep-alives
+    /// (`NOOP`, `RSET`, `VRFY`) do not count as progress.
     pub idle_timeout: Duration,
+    /// A session is closed (`421`) this long after it opened, whatever it does.
+    pub max_session_time: Duration,
     /// Sessions served at once; more are turned away with `421`.
     pub max_sessions: usize,
+    /// Sessions served at once for one client address; more are turned away with `421`,
+    /// so that one client cannot take every session.
+    pub max_sessions_per_client: usize,
 }
 
 impl Default for SmtpLimits {
-    /// 10 MiB, 100 recipients, 60 s idle, 100 sessions.
+    /// 10 MiB, 100 recipients, 60 s idle, 5 minutes per session, 100 sessions, 10 per
+    /// client address.
     fn default() -> Self {
         Self {
             max_message_bytes: 10 * 1024 * 1024,
             max_recipients: 100,
             idle_timeout: Duration::from_secs(60),
+            max_session_time: Duration::from_secs(5 * 60),
             max_sessions: 100,
+            max_sessions_per_client: 10,
         }
     }
 }
@@ -58,20 +69,30 @@ pub struct ReceivedMail {
     pub recipients: Vec<String>,
     /// The message as sent, dot-unstuffed, without the terminating `.` line.
     pub raw: Vec<u8>,
+    /// The client that sent it.
+    pub peer: SocketAddr,
 }
 
 /// Where accepted mail goes.
 #[async_trait]
 pub trait MailSink: Send + Sync {
+    /// Whether mail for `recipient` (as given in `RCPT TO`) is taken here; others are
+    /// refused at `RCPT` with `550 5.1.1`. Every recipient by default.
+    fn accepts(&self, _recipient: &str) -> bool {
+        true
+    }
+
     /// Stores and processes one mail; an error makes the server answer 451 (try again).
     async fn accept(&self, mail: ReceivedMail) -> crate::Result<()>;
 }
 
 /// Serves SMTP on `listener` until the task is dropped or aborted, one task per connection:
-/// a slow or panicking session never holds up the others.
+/// a slow or panicking session never holds up the others, and a client that holds its
+/// share of sessions (or keeps one open past its lifetime) does not lock others out.
 pub async fn serve(listener: TcpListener, limits: SmtpLimits, on_mail: Arc<dyn MailSink>) {
     let limits = Arc::new(limits);
     let sessions = Arc::new(Semaphore::new(limits.max_sessions.max(1)));
+    let clients = Arc::new(Mutex::new(HashMap::new()));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -82,8 +103,13 @@ pub async fn serve(listener: TcpListener, limits: SmtpLimits, on_mail: Arc<dyn M
                 continue;
             }
         };
+        let Some(slot) = ClientSlot::take(&clients, peer.ip(), limits.max_sessions_per_client)
+        else {
+            tokio::spawn(turn_away(stream, "Too many connections from your address"));
+            continue;
+        };
         let Ok(permit) = sessions.clone().try_acquire_owned() else {
-            tokio::spawn(turn_away(stream));
+            tokio::spawn(turn_away(stream, "Too many connections"));
             continue;
         };
         let limits = limits.clone();
@@ -93,14 +119,53 @@ pub async fn serve(listener: TcpListener, limits: SmtpLimits, on_mail: Arc<dyn M
             if let Err(e) = session.run().await {
                 tracing::debug!(%peer, error = %e, "SMTP session ended by an I/O error");
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
 }
 
-async fn turn_away(mut stream: TcpStream) {
-    let reply = format!("421 {HOSTNAME} Too many connections, try again later\r\n");
+async fn turn_away(mut stream: TcpStream, why: &str) {
+    let reply = format!("421 4.7.0 {HOSTNAME} {why}, try again later\r\n");
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(reply.as_bytes())).await;
+}
+
+/// Sessions open per client address.
+type ClientCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One session of a client address, counted until dropped.
+struct ClientSlot {
+    clients: ClientCounts,
+    ip: IpAddr,
+}
+
+impl ClientSlot {
+    /// A slot for `ip`, unless it already holds `max` sessions.
+    fn take(clients: &ClientCounts, ip: IpAddr, max: usize) -> Option<Self> {
+        // An IPv4 client on a dual-stack listener is one client under either form.
+        let ip = ip.to_canonical();
+        let mut counts = clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            clients: clients.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The envelope of the mail being received.
@@ -132,6 +197,11 @@ struct Session<'a> {
     greeted: bool,
     envelope: Option<Envelope>,
     bad_commands: usize,
+    /// When the session opened: it ends `max_session_time` later.
+    opened: Instant,
+    /// The last command or message line that moved the session on: it ends
+    /// `idle_timeout` after that.
+    progressed: Instant,
 }
 
 impl<'a> Session<'a> {
@@ -151,6 +221,8 @@ impl<'a> Session<'a> {
             greeted: false,
             envelope: None,
             bad_commands: 0,
+            opened: Instant::now(),
+            progressed: Instant::now(),
         }
     }
 
@@ -173,28 +245,33 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Reads a line within the idle timeout, first sending the answers still buffered
-    /// (pipelining: answers to a batch of commands go out together). `None` after the
-    /// timeout, which has been announced to the client.
+    /// Reads a line before the session's idle or lifetime deadline, first sending the
+    /// answers still buffered (pipelining: answers to a batch of commands go out together).
+    /// `None` once a deadline passed, which has been announced to the client.
     async fn read(&mut self, line: &mut Vec<u8>, max: usize) -> std::io::Result<Option<Line>> {
         if self.reader.buffer().is_empty() {
             self.flush().await?;
         }
-        match tokio::time::timeout(
-            self.limits.idle_timeout,
-            read_line(&mut self.reader, line, max),
-        )
-        .await
-        {
-            Ok(read) => read.map(Some),
-            Err(_) => {
-                tracing::debug!(peer = %self.peer, "SMTP session idle, closing");
-                self.reply(&format!("421 {HOSTNAME} Idle timeout, closing connection"))
-                    .await?;
-                self.flush().await?;
-                Ok(None)
+        let ends = self.opened + self.limits.max_session_time;
+        let deadline = ends.min(self.progressed + self.limits.idle_timeout);
+        // Checked before reading too: pipelined commands already buffered would
+        // otherwise be read past the deadline.
+        if Instant::now() < deadline {
+            let read = read_line(&mut self.reader, line, max);
+            if let Ok(read) = tokio::time::timeout_at(deadline, read).await {
+                return read.map(Some);
             }
         }
+        let why = if Instant::now() >= ends {
+            "Session time limit reached"
+        } else {
+            "Idle timeout"
+        };
+        tracing::debug!(peer = %self.peer, why, "SMTP session closing");
+        self.reply(&format!("421 4.4.2 {HOSTNAME} {why}, closing connection"))
+            .await?;
+        self.flush().await?;
+        Ok(None)
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -234,7 +311,12 @@ impl<'a> Session<'a> {
             Some((verb, args)) => (verb, args.trim()),
             None => (line, ""),
         };
-        match verb.to_ascii_uppercase().as_str() {
+        let verb = verb.to_ascii_uppercase();
+        // Keep-alives are not progress: a client that only sends them is idle.
+        if !matches!(verb.as_str(), "NOOP" | "RSET" | "VRFY") {
+            self.progressed = Instant::now();
+        }
+        match verb.as_str() {
             "EHLO" => self.hello(args, true).await,
             "HELO" => self.hello(args, false).await,
             "MAIL" => self.mail(args).await,
@@ -340,6 +422,11 @@ impl<'a> Session<'a> {
             }
             _ => return self.bad("501 Syntax: RCPT TO:<address>").await,
         };
+        if !self.sink.accepts(&recipient) {
+            // Refused now, while the client can still tell its user; accepting it would
+            // only mean dropping it later.
+            return self.bad("550 5.1.1 No such mailbox here").await;
+        }
         if recipients >= self.limits.max_recipients {
             return self.ok("452 Too many recipients").await;
         }
@@ -378,6 +465,7 @@ impl<'a> Session<'a> {
             mail_from: envelope.mail_from,
             recipients: envelope.recipients,
             raw,
+            peer: self.peer,
         };
         let id = mail.id.clone();
         let (recipients, bytes) = (mail.recipients.len(), mail.raw.len());
@@ -414,6 +502,7 @@ impl<'a> Session<'a> {
         let mut line = Vec::with_capacity(1024);
         loop {
             let read = self.read(&mut line, max.saturating_add(3)).await?;
+            self.progressed = Instant::now();
             match read {
                 None | Some(Line::Eof) => return Ok(Data::Closed),
                 Some(Line::TooLong) => {
@@ -663,6 +752,131 @@ mod tests {
         let (read, _write) = TcpStream::connect(addr).await.unwrap().into_split();
         let mut line = String::new();
         BufReader::new(read).read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("421 "), "{line}");
+    }
+
+    /// Takes mail for `support@shop.example` and its `+` addresses only.
+    struct SupportOnly;
+
+    #[async_trait]
+    impl MailSink for SupportOnly {
+        fn accepts(&self, recipient: &str) -> bool {
+            let recipient = recipient.to_ascii_lowercase();
+            recipient == "support@shop.example"
+                || (recipient.starts_with("support+") && recipient.ends_with("@shop.example"))
+        }
+
+        async fn accept(&self, _mail: ReceivedMail) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn given_a_sink_for_one_mailbox_when_another_recipient_is_given_then_550_5_1_1_at_rcpt() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            listener,
+            SmtpLimits::default(),
+            Arc::new(SupportOnly),
+        ));
+        let mut smtp = Raw::connect(addr).await;
+        assert_eq!(smtp.code("EHLO c").await, 250);
+        assert_eq!(smtp.code("MAIL FROM:<a@example.com>").await, 250);
+        smtp.send(b"RCPT TO:<sales@shop.example>\r\n").await;
+        let refused = smtp.reply().await;
+        assert!(refused.starts_with("550 5.1.1 "), "{refused}");
+        assert_eq!(smtp.code("DATA").await, 503, "no recipient was accepted");
+        assert_eq!(
+            smtp.code("RCPT TO:<Support+c0ffee@Shop.Example>").await,
+            250
+        );
+        assert_eq!(smtp.code("RCPT TO:<support@other.example>").await, 550);
+        assert_eq!(smtp.code("RCPT TO:<support@shop.example>").await, 250);
+        assert_eq!(smtp.code("DATA").await, 354);
+        assert_eq!(smtp.code("hi\r\n.").await, 250);
+    }
+
+    /// Connects from `local` (any 127/8 address is loopback on Linux) and returns the first
+    /// line the server sends.
+    async fn greeting_from(local: &str, addr: SocketAddr) -> (TcpStream, String) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        (reader.into_inner(), line)
+    }
+
+    #[tokio::test]
+    async fn given_one_client_holding_every_session_it_can_when_another_client_connects_then_it_is_served()
+     {
+        let limits = SmtpLimits::default();
+        let addr = start(limits.clone()).await;
+        let mut held = Vec::new();
+        let mut greeted = 0;
+        for _ in 0..limits.max_sessions {
+            let (stream, line) = greeting_from("127.0.0.1", addr).await;
+            if line.starts_with("220 ") {
+                greeted += 1;
+            } else {
+                assert!(line.starts_with("421 "), "{line}");
+            }
+            held.push(stream);
+        }
+        assert_eq!(greeted, limits.max_sessions_per_client);
+        let (_other, line) = greeting_from("127.0.0.2", addr).await;
+        assert!(line.starts_with("220 "), "{line}");
+    }
+
+    /// Sends `command` every 100 ms until the server answers `421` (returned) or `within`
+    /// passes (`None`).
+    async fn repeat_until_421(smtp: &mut Raw, command: &str, within: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            let _ = smtp
+                .writer
+                .write_all(format!("{command}\r\n").as_bytes())
+                .await;
+            let mut line = String::new();
+            if smtp.reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return Some("closed without 421".into());
+            }
+            if line.starts_with("421 ") {
+                return Some(line);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn given_a_client_sending_only_noop_when_the_idle_timeout_passes_then_421_and_closed() {
+        let limits = SmtpLimits {
+            idle_timeout: Duration::from_millis(400),
+            ..SmtpLimits::default()
+        };
+        let addr = start(limits).await;
+        let mut smtp = Raw::connect(addr).await;
+        assert_eq!(smtp.code("EHLO c").await, 250);
+        let closed = repeat_until_421(&mut smtp, "NOOP", Duration::from_secs(5)).await;
+        let line = closed.expect("NOOP kept the session open");
+        assert!(line.starts_with("421 "), "{line}");
+        let mut rest = Vec::new();
+        smtp.reader.read_to_end(&mut rest).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn given_a_busy_session_when_its_lifetime_passes_then_421_and_closed() {
+        let limits = SmtpLimits {
+            max_session_time: Duration::from_millis(600),
+            ..SmtpLimits::default()
+        };
+        let addr = start(limits).await;
+        let mut smtp = Raw::connect(addr).await;
+        let closed = repeat_until_421(&mut smtp, "HELO c", Duration::from_secs(5)).await;
+        let line = closed.expect("the session outlived its lifetime");
         assert!(line.starts_with("421 "), "{line}");
     }
 
