@@ -6,6 +6,7 @@
 //! `<NAME>_SECRET_ID` variables) and publishes them here with [`set_secret`]; a published
 //! value takes precedence over the variable of the same name.
 
+use crate::bot::hours::ServiceHours;
 use crate::bot::policy::EscalationPolicy;
 use anyhow::{Context, bail};
 use std::collections::HashMap;
@@ -120,4 +121,11 @@ pub fn escalation_policy() -> anyhow::Result<EscalationPolicy> {
     };
     policy.validate()?;
     Ok(policy)
+}
+
+/// `KEFU_SERVICE_HOURS` (see [`ServiceHours`] for the format; unset: around the clock). A
+/// typo stops the start-up rather than telling customers no one is there.
+pub fn service_hours() -> anyhow::Result<ServiceHours> {
+    let spec = optional("KEFU_SERVICE_HOURS").unwrap_or_default();
+    ServiceHours::parse(&spec).context("KEFU_SERVICE_HOURS")
 }

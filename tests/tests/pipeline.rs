@@ -14,6 +14,7 @@ use kefu::bot::handler::{Bot, BotConfig};
 use kefu::bot::library::{FaqLibrary, publish};
 use kefu::dispatch::Dispatcher;
 use kefu::domain::{Author, ConversationId, ConversationState, Message};
+use kefu::flows::{FlowConfig, Flows};
 use kefu::ports::{BlobStore, ConversationStore, Delivery, MessageQueue};
 use kefu::web::{WebConfig, WebState};
 use serde_json::{Value, json};
@@ -173,7 +174,11 @@ async fn system(faults: Faults) -> System {
         inner: outbound.clone(),
         failures_left: AtomicU32::new(faults.failed_reply_sends),
     });
-    let bot = Bot::new(bot_store, bot_outbound, faq, blobs, BotConfig::default());
+    let bot =
+        Bot::new(bot_store, bot_outbound, faq, blobs, BotConfig::default()).with_flows(Flows::new(
+            Arc::new(kefu::adapters::demo_orders::DemoOrderSource::new()),
+            FlowConfig::default(),
+        ));
     let dispatcher = Dispatcher::new(store.clone());
     let web = kefu::web::router(WebState {
         store: store.clone(),
@@ -644,4 +649,94 @@ async fn given_a_redelivered_reply_then_the_dispatcher_stores_it_once() {
         authors(&system.history(&conversation).await),
         vec![Author::Customer, Author::Bot]
     );
+}
+
+/// The bot's replies in a conversation's history.
+fn bot_texts(history: &[Message]) -> Vec<&str> {
+    history
+        .iter()
+        .filter(|m| m.author == Author::Bot)
+        .map(|m| m.text.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_a_visitor_asked_for_an_order_number_when_they_ask_another_question_then_it_is_answered()
+ {
+    for (start, question, answer_part) in [
+        ("查一下订单", "下单后还能改收货地址吗？", "修改地址"),
+        (
+            "where is my order",
+            "can I change my delivery address after ordering?",
+            "Change address",
+        ),
+    ] {
+        let system = system(Faults::default()).await;
+        let (conversation, token) = system.session().await;
+        system.say(&token, "m1", start).await;
+        system.drain().await;
+        system.say(&token, "m2", question).await;
+        system.drain().await;
+        let history = system.history(&conversation).await;
+        let replies = bot_texts(&history);
+        assert_eq!(replies.len(), 2, "{replies:?}");
+        assert!(
+            replies[1].contains(answer_part),
+            "{question:?}: {}",
+            replies[1]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_a_visitor_who_greets_and_asks_if_anyone_is_there_then_the_bot_replies_and_keeps_the_conversation()
+ {
+    for words in [["你好", "在吗", "谢谢"], ["hi", "are you there?", "thx"]] {
+        let system = system(Faults::default()).await;
+        let (conversation, token) = system.session().await;
+        for (n, text) in words.iter().enumerate() {
+            system.say(&token, &format!("m{n}"), text).await;
+            system.drain().await;
+        }
+        let history = system.history(&conversation).await;
+        let replies = bot_texts(&history);
+        assert_eq!(replies.len(), 3, "{replies:?}");
+        for reply in &replies {
+            assert!(
+                !reply.contains("没有理解") && !reply.contains("didn't quite get"),
+                "{reply}"
+            );
+        }
+        let stored = system.store.get(&conversation).await.unwrap().unwrap();
+        assert_eq!(
+            stored.state,
+            ConversationState::Bot,
+            "handed off for saying hello"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn given_a_handoff_when_the_visitor_keeps_writing_then_one_reply_says_what_happens_next() {
+    for (request, again, person) in [
+        ("我要转人工", ["在吗", "还在吗", "??"], "人工客服"),
+        ("agent please", ["hello?", "anyone?", "??"], "person"),
+    ] {
+        let system = system(Faults::default()).await;
+        let (conversation, token) = system.session().await;
+        system.say(&token, "m1", request).await;
+        system.drain().await;
+        for (n, text) in again.iter().enumerate() {
+            system.say(&token, &format!("again-{n}"), text).await;
+            system.drain().await;
+        }
+        let history = system.history(&conversation).await;
+        let replies = bot_texts(&history);
+        assert_eq!(
+            replies.len(),
+            2,
+            "the handoff notice, then one more: {replies:?}"
+        );
+        assert!(replies[1].contains(person), "{}", replies[1]);
+    }
 }

@@ -28,6 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
     let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
+    let service_hours = config::service_hours()?;
     let bot = Rebuilt::new(secrets, move || {
         let bot = Bot::new(
             store.clone(),
@@ -37,8 +38,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             BotConfig {
                 default_queue: config::or("KEFU_DEFAULT_QUEUE", "general"),
                 shop_name: config::optional("KEFU_SHOP_NAME"),
+                service_hours: service_hours.clone(),
             },
         )
+        .with_work_queue(store.clone())
         .with_policy(config::escalation_policy()?);
         // Task flows need the shop's order API; without it the bot answers from the FAQ only.
         Ok(match config::optional("KEFU_ORDER_API_URL") {

@@ -20,6 +20,7 @@ use kefu::agent::{AgentAuthMode, AgentState, ensure_agent};
 use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::bot::calibrate::TargetWrongRate;
 use kefu::bot::handler::{Bot, BotConfig};
+use kefu::bot::hours::ServiceHours;
 use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish_with};
 use kefu::bot::policy::EscalationPolicy;
 use kefu::channels::Egress;
@@ -61,6 +62,8 @@ pub struct Settings {
     pub default_queue: String,
     /// `KEFU_SHOP_NAME`: `{{shop_name}}` in answers.
     pub shop_name: Option<String>,
+    /// `KEFU_SERVICE_HOURS`: when people answer handed-off customers.
+    pub service_hours: ServiceHours,
     /// `KEFU_VISIBILITY_SECS`: how long a message taken by a consumer stays hidden.
     pub visibility: Duration,
     /// The escalation policy (`KEFU_ESCALATE_*`, `KEFU_VIP_*`, `KEFU_PRIORITY_*`).
@@ -93,6 +96,7 @@ impl Settings {
             cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
             shop_name: config::optional("KEFU_SHOP_NAME"),
+            service_hours: config::service_hours()?,
             queues,
             visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
             policy: config::escalation_policy()?,
@@ -166,8 +170,10 @@ pub async fn run(
             BotConfig {
                 default_queue: settings.default_queue.clone(),
                 shop_name: settings.shop_name.clone(),
+                service_hours: settings.service_hours.clone(),
             },
         )
+        .with_work_queue(store.clone())
         .with_policy(settings.policy.clone())
         // Sample orders (see `DemoOrderSource`): try "我的订单123456到哪了".
         .with_flows(Flows::new(

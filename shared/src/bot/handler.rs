@@ -8,18 +8,20 @@
 //! message and re-sends the same reply id instead of losing it.
 
 use crate::bot::faq::FaqEntry;
+use crate::bot::hours::ServiceHours;
 use crate::bot::intent::wants_human;
 use crate::bot::library::FaqLibrary;
 use crate::bot::matcher::{Decision, Match, resolve_pick};
 use crate::bot::policy::{EscalationDecision, EscalationPolicy, PolicyInput};
 use crate::bot::sentiment;
+use crate::bot::smalltalk;
 use crate::bot::unanswered::{self, Unanswered};
 use crate::domain::{
-    Author, BotContext, Conversation, ConversationKey, Customer, InboundMessage, MessageId,
-    NewMessage, OutboundMessage, SCHEMA_VERSION, now_millis,
+    Author, BotContext, Conversation, ConversationKey, ConversationState, Customer, InboundMessage,
+    MessageId, Millis, NewMessage, OutboundMessage, SCHEMA_VERSION, now_millis,
 };
-use crate::flows::{FlowInput, Flows};
-use crate::ports::{BlobStore, ConversationStore, MessageQueue, send_outbound};
+use crate::flows::{FlowInput, FlowStep, Flows};
+use crate::ports::{BlobStore, ConversationStore, MessageQueue, WorkQueue, send_outbound};
 use crate::render::{self, Variables};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -31,6 +33,9 @@ pub struct BotConfig {
     pub default_queue: String,
     /// The shop's name, for `{{shop_name}}` in answers.
     pub shop_name: Option<String>,
+    /// When people answer (`KEFU_SERVICE_HOURS`): outside them a handed-off customer is told
+    /// so, with the hours.
+    pub service_hours: ServiceHours,
 }
 
 impl Default for BotConfig {
@@ -38,9 +43,13 @@ impl Default for BotConfig {
         Self {
             default_queue: "general".into(),
             shop_name: None,
+            service_hours: ServiceHours::default(),
         }
     }
 }
+
+/// How far down the queue the bot looks for a customer's place in it.
+const QUEUE_PLACES: usize = 100;
 
 /// What the bot does with one customer message.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +68,8 @@ struct Turn {
     misses: u32,
     /// A record for agents, stored as a system message.
     note: Option<String>,
+    /// With a handoff: the reply already said what happens next (outside service hours).
+    told: bool,
     /// Nothing answered it: log the question for `kefu faq unanswered`.
     unanswered: bool,
 }
@@ -70,6 +81,7 @@ pub struct Bot {
     faq: Arc<FaqLibrary>,
     blobs: Arc<dyn BlobStore>,
     flows: Option<Flows>,
+    work: Option<Arc<dyn WorkQueue>>,
     policy: EscalationPolicy,
     config: BotConfig,
 }
@@ -89,6 +101,7 @@ impl Bot {
             faq,
             blobs,
             flows: None,
+            work: None,
             policy: EscalationPolicy::default(),
             config,
         }
@@ -97,6 +110,12 @@ impl Bot {
     /// Runs task flows (order status, cancel, returns) over the shop's orders.
     pub fn with_flows(mut self, flows: Flows) -> Self {
         self.flows = Some(flows);
+        self
+    }
+
+    /// Reads the agents' work queues, to tell a handed-off customer their place in line.
+    pub fn with_work_queue(mut self, work: Arc<dyn WorkQueue>) -> Self {
+        self.work = Some(work);
         self
     }
 
@@ -142,7 +161,7 @@ impl Bot {
             }
             let now = now_millis();
             conversation.reopen(now);
-            let turn = self.decide(&conversation, &inbound).await;
+            let turn = self.decide(&conversation, &inbound, now).await;
             tracing::info!(outcome = turn.label, escalate = ?turn.escalation.map(|e| e.reason), "decided");
             if let Some(note) = &turn.note {
                 self.store
@@ -193,20 +212,26 @@ impl Bot {
             .ok_or_else(|| Error::NotFound("conversation".into()))
     }
 
-    /// Decides in this order: a person owns it (stay quiet); the escalation policy (an
-    /// explicit request, a complaint, strong anger, a VIP); a task flow; the FAQ; and when
-    /// nothing answers, ask again until the policy's no-answer limit hands off.
-    async fn decide(&self, conversation: &Conversation, inbound: &InboundMessage) -> Turn {
+    /// Decides in this order: a person owns it (tell the customer once what happens next,
+    /// then stay quiet); the escalation policy (an explicit request, a complaint, strong
+    /// anger, a VIP); a task flow; a pick from a clarifying question; a confident FAQ
+    /// answer; small talk; a flow asking again; a clarifying question; and when nothing
+    /// answers, ask again until the policy's no-answer limit hands off.
+    ///
+    /// A flow that waits for an order number and does not understand the message only
+    /// falls back to asking again: another question, small talk or a request for a person
+    /// is answered as what it is, and the flow keeps waiting.
+    async fn decide(
+        &self,
+        conversation: &Conversation,
+        inbound: &InboundMessage,
+        now: Millis,
+    ) -> Turn {
         let text = inbound.text.as_str();
-        if conversation.human_owned() {
-            return Turn {
-                label: "silent",
-                context: conversation.bot_context.clone(),
-                misses: conversation.bot_misses,
-                ..Turn::default()
-            };
-        }
         let zh = is_chinese(text);
+        if conversation.human_owned() {
+            return self.while_handed_off(conversation, zh, now).await;
+        }
         let input = PolicyInput {
             text,
             sentiment: sentiment::score(text),
@@ -215,8 +240,9 @@ impl Bot {
             customer: &conversation.customer,
         };
         if let Some(escalation) = self.policy.decide(input) {
-            return handoff(escalation, zh);
+            return self.handoff(escalation, zh, now);
         }
+        let mut fallback = None;
         if let Some(flows) = &self.flows {
             let context = conversation.bot_context.as_ref();
             let input = FlowInput {
@@ -224,35 +250,50 @@ impl Bot {
                 customer: &conversation.customer,
                 request_id: inbound.message_id.as_str(),
             };
-            if let Some(step) = flows.handle(context, input).await {
-                let escalation = step.handoff.map(|reason| EscalationDecision {
-                    reason,
-                    priority: self.priority_for(&conversation.customer),
-                });
-                return Turn {
-                    label: "flow",
-                    reply: Some(step.reply),
-                    escalation,
-                    context: step.next,
-                    note: step.note,
-                    ..Turn::default()
-                };
+            match flows.handle(context, input).await {
+                Some(step) if step.fallback => fallback = Some(step),
+                Some(step) => return self.flow_turn(step, &conversation.customer),
+                None => {}
             }
         }
-        let Some(index) = self.faq.current() else {
-            return self.unanswered(conversation, input, zh);
-        };
-        if let Some(BotContext::Clarify { options }) = &conversation.bot_context
-            && let Some(entry) = resolve_pick(text, options, &index).and_then(|id| index.entry(&id))
+        // What the FAQ or small talk answers leaves a waiting flow waiting; anything else
+        // (a flow that let go, an old clarifying question) is over.
+        let kept = fallback
+            .as_ref()
+            .and_then(|_| conversation.bot_context.clone());
+        let index = self.faq.current();
+        if let (Some(index), Some(BotContext::Clarify { options })) =
+            (&index, &conversation.bot_context)
+            && let Some(entry) = resolve_pick(text, options, index).and_then(|id| index.entry(&id))
         {
             return self.answer("clarified", entry, &conversation.customer);
         }
-        match index.answer(text) {
-            Decision::Answer(found) => match index.entry(&found.entry_id) {
-                Some(entry) => self.answer("answer", entry, &conversation.customer),
-                None => self.unanswered(conversation, input, zh),
-            },
-            Decision::Clarify { options } => Turn {
+        let decision = index.as_ref().map(|index| index.answer(text));
+        if let (Some(index), Some(Decision::Answer(found))) = (&index, &decision)
+            && let Some(entry) = index.entry(&found.entry_id)
+        {
+            return Turn {
+                context: kept,
+                ..self.answer("answer", entry, &conversation.customer)
+            };
+        }
+        if let Some(kind) = smalltalk::recognise(text) {
+            let (reply, quick_replies) = smalltalk::reply(kind, zh);
+            // Never counted as unanswered, and never as answered either.
+            return Turn {
+                label: "small_talk",
+                reply: Some(reply),
+                quick_replies,
+                context: kept,
+                misses: conversation.bot_misses,
+                ..Turn::default()
+            };
+        }
+        if let Some(step) = fallback {
+            return self.flow_turn(step, &conversation.customer);
+        }
+        match decision {
+            Some(Decision::Clarify { options }) => Turn {
                 label: "clarify",
                 reply: Some(clarifying_question(&options, zh)),
                 quick_replies: options.iter().map(|m| m.question.clone()).collect(),
@@ -262,7 +303,88 @@ impl Bot {
                 misses: conversation.bot_misses,
                 ..Turn::default()
             },
-            Decision::NoAnswer { .. } => self.unanswered(conversation, input, zh),
+            _ => self.unanswered(conversation, input, zh, now),
+        }
+    }
+
+    fn flow_turn(&self, step: FlowStep, customer: &Customer) -> Turn {
+        let escalation = step.handoff.map(|reason| EscalationDecision {
+            reason,
+            priority: self.priority_for(customer),
+        });
+        Turn {
+            label: "flow",
+            reply: Some(step.reply),
+            escalation,
+            context: step.next,
+            note: step.note,
+            ..Turn::default()
+        }
+    }
+
+    /// Handed off: the first message after it hears what happens next (a person is coming,
+    /// with the place in the queue; or no one is there now, with the service hours); the
+    /// rest wait for the person in silence. Once a person has the conversation, silence.
+    async fn while_handed_off(&self, conversation: &Conversation, zh: bool, now: Millis) -> Turn {
+        let silent = Turn {
+            label: "silent",
+            context: conversation.bot_context.clone(),
+            misses: conversation.bot_misses,
+            ..Turn::default()
+        };
+        let told = matches!(
+            conversation.bot_context,
+            Some(BotContext::HandedOff { told: true })
+        );
+        if conversation.state != ConversationState::Waiting || told {
+            return silent;
+        }
+        let reply = if self.config.service_hours.is_open(now) {
+            person_coming(zh, self.place_in_queue(conversation).await)
+        } else {
+            closed_notice(zh, &self.config.service_hours)
+        };
+        Turn {
+            label: "next_steps",
+            reply: Some(reply),
+            context: Some(BotContext::HandedOff { told: true }),
+            ..silent
+        }
+    }
+
+    /// The conversation's place among those waiting in its queue (1 = next), if known.
+    async fn place_in_queue(&self, conversation: &Conversation) -> Option<usize> {
+        let work = self.work.as_ref()?;
+        let queue = conversation.escalation.as_ref()?.queue.as_str();
+        match work.waiting(queue, QUEUE_PLACES).await {
+            Ok(waiting) => waiting
+                .iter()
+                .position(|c| c.id == conversation.id)
+                .map(|at| at + 1),
+            Err(error) => {
+                // Best effort: the notice goes out without the place.
+                tracing::warn!(error = %crate::cause_chain(&error), "could not read the queue");
+                None
+            }
+        }
+    }
+
+    /// Hands off with the notice the customer sees: a person is being connected, or, outside
+    /// the service hours, that no one is there now and what to do (said once: it counts as
+    /// what happens next).
+    fn handoff(&self, escalation: EscalationDecision, zh: bool, now: Millis) -> Turn {
+        let open = self.config.service_hours.is_open(now);
+        let reply = if open {
+            handoff_notice(zh)
+        } else {
+            closed_notice(zh, &self.config.service_hours)
+        };
+        Turn {
+            label: "escalate",
+            reply: Some(reply),
+            escalation: Some(escalation),
+            told: !open,
+            ..Turn::default()
         }
     }
 
@@ -272,10 +394,11 @@ impl Bot {
         conversation: &Conversation,
         mut input: PolicyInput<'_>,
         zh: bool,
+        now: Millis,
     ) -> Turn {
         input.consecutive_misses = conversation.bot_misses + 1;
         let turn = match self.policy.decide(input) {
-            Some(escalation) => handoff(escalation, zh),
+            Some(escalation) => self.handoff(escalation, zh, now),
             None => Turn {
                 label: "retry",
                 reply: Some(ask_again(zh)),
@@ -315,12 +438,14 @@ impl Bot {
 
     fn apply(&self, conversation: &mut Conversation, turn: Turn, now: i64) -> Result<()> {
         if conversation.human_owned() {
+            // Only whether the customer was told what happens next.
+            conversation.bot_context = turn.context;
             return Ok(());
         }
         conversation.bot_context = turn.context;
         conversation.bot_misses = turn.misses;
         if let Some(escalation) = turn.escalation {
-            conversation.bot_context = None;
+            conversation.bot_context = Some(BotContext::HandedOff { told: turn.told });
             conversation.escalate(escalation.into_escalation(&self.config.default_queue), now)?;
         }
         Ok(())
@@ -359,16 +484,6 @@ impl Bot {
             in_reply_to: Some(inbound.message_id.clone()),
             created_at: now_millis(),
         }
-    }
-}
-
-/// Hands off with the notice the customer sees.
-fn handoff(escalation: EscalationDecision, zh: bool) -> Turn {
-    Turn {
-        label: "escalate",
-        reply: Some(handoff_notice(zh)),
-        escalation: Some(escalation),
-        ..Turn::default()
     }
 }
 
@@ -422,3 +537,41 @@ fn handoff_notice(zh: bool) -> String {
         "Connecting you to a human agent, please hold on…".into()
     }
 }
+
+/// Said once after a handoff, within service hours.
+fn person_coming(zh: bool, place: Option<usize>) -> String {
+    match (zh, place) {
+        (true, Some(1)) => "已收到，人工客服会在这里回复您。您排在第 1 位，马上就到您了。".into(),
+        (true, Some(n)) => {
+            format!(
+                "已收到，人工客服会在这里回复您。您前面还有 {} 位顾客，请耐心等候。",
+                n - 1
+            )
+        }
+        (true, None) => "已收到，人工客服会尽快在这里回复您，请耐心等候。".into(),
+        (false, Some(1)) => "Got it. A person will reply here; you're next in the queue.".into(),
+        (false, Some(n)) => format!(
+            "Got it. A person will reply here; you're number {n} in the queue. Thanks for waiting."
+        ),
+        (false, None) => {
+            "Got it. A person will reply here as soon as possible. Thanks for waiting.".into()
+        }
+    }
+}
+
+/// Outside service hours: no one is there now, when they are, and what to do.
+fn closed_notice(zh: bool, hours: &ServiceHours) -> String {
+    let when = hours.describe(zh);
+    if zh {
+        format!(
+            "已为您转交人工客服，但现在不在服务时间，暂时没有客服在线。服务时间：{when}。请直接在这里留言，客服上班后会第一时间回复您。"
+        )
+    } else {
+        format!(
+            "I've passed this on to our team, but no one is available right now. Our service hours are {when}. Leave your message here and it will be answered when we're back."
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,8 @@
 //!   it.
 //! - [`eval`]: accuracy, wrong answers and latency on a labelled question set.
 //! - [`intent`]: explicit requests for a person.
+//! - [`smalltalk`]: greetings, thanks, goodbyes, "are you there" and feedback on an answer.
+//! - [`hours`]: the team's service hours, for what a handed-off customer is told.
 //! - [`library`]: publishing index versions and hot-reloading the current one.
 //! - [`handler`]: the inbound-queue consumer that puts these together.
 
@@ -18,6 +20,7 @@ pub mod eval;
 pub mod faq;
 mod features;
 pub mod handler;
+pub mod hours;
 pub mod index;
 pub mod intent;
 pub mod library;
@@ -25,6 +28,7 @@ pub mod matcher;
 mod model;
 pub mod policy;
 pub mod sentiment;
+pub mod smalltalk;
 pub mod synthetic;
 pub mod text;
 pub mod unanswered;

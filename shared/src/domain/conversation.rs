@@ -88,6 +88,12 @@ pub enum BotContext {
         /// Slots filled so far.
         filled: std::collections::BTreeMap<String, String>,
     },
+    /// Handed to a person; whether the customer was told what happens next (a person is
+    /// coming, or the service hours), which the bot says once per handoff.
+    HandedOff {
+        /// Told already: later messages wait for the person in silence.
+        told: bool,
+    },
 }
 
 /// A conversation between one customer and the shop.

@@ -58,6 +58,10 @@ pub struct FlowStep {
     pub handoff: Option<&'static str>,
     /// A one-line record for agents (e.g. the return request), to store beside the reply.
     pub note: Option<String>,
+    /// The flow did not understand the message (no order number in it): use this step only
+    /// if nothing else does. The message may be another question ("can I change my
+    /// address?") that the FAQ or small talk answers, and then the flow keeps waiting.
+    pub fallback: bool,
 }
 
 /// The order flows: status and tracking, cancelling, returns and exchanges.
@@ -98,7 +102,9 @@ impl Flows {
     /// `None` means the message is not for a flow: let the FAQ answer it, and clear a
     /// [`BotContext::Flow`] if one was passed in (the flow was abandoned). `Some` carries the
     /// reply; store `next` as the new `bot_context`, the `note` as a record for agents, and
-    /// hand off when `handoff` says so. Check for an explicit request for a person first.
+    /// hand off when `handoff` says so. A `fallback` step is the flow asking again: answer
+    /// the message another way if possible (keeping the flow's context), else use it. Check
+    /// for an explicit request for a person first.
     pub async fn handle(
         &self,
         context: Option<&BotContext>,
@@ -151,7 +157,10 @@ impl Flows {
                     return None;
                 }
                 let again = replies::ask_order_id_again(state.lang);
-                Some(self.failed_try(state, SLOT_ORDER_ID, again))
+                Some(FlowStep {
+                    fallback: true,
+                    ..self.failed_try(state, SLOT_ORDER_ID, again)
+                })
             }
             SLOT_CONFIRM => match intent::confirmation(text) {
                 Some(true) => Some(self.cancel(&state, input.request_id).await),
@@ -242,6 +251,7 @@ impl Flows {
                 next: None,
                 handoff: Some(handoff::RETURN_REQUEST),
                 note: Some(replies::return_note(kind, &ticket.ticket_id, id, reason)),
+                fallback: false,
             },
             Err(error) => api_error(lang, &error),
         }
@@ -257,6 +267,7 @@ impl Flows {
                 next: None,
                 handoff: Some(handoff::FLOW_FAILED),
                 note: None,
+                fallback: false,
             };
         }
         state.wait(slot, reply)
@@ -317,6 +328,7 @@ impl State {
             }),
             handoff: None,
             note: None,
+            fallback: false,
         }
     }
 
@@ -338,6 +350,7 @@ fn done(reply: String) -> FlowStep {
         next: None,
         handoff: None,
         note: None,
+        fallback: false,
     }
 }
 
@@ -348,5 +361,6 @@ fn api_error(lang: Lang, error: &super::order::OrderError) -> FlowStep {
         next: None,
         handoff: Some(handoff::ORDER_API_ERROR),
         note: None,
+        fallback: false,
     }
 }

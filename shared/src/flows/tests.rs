@@ -392,3 +392,24 @@ async fn given_order_api_down_when_asked_then_polite_handoff_in_customer_languag
     assert!(step.reply.contains("human agent"), "{}", step.reply);
     assert_eq!(step.next, None);
 }
+
+#[tokio::test]
+async fn given_flow_waiting_for_a_number_when_a_message_has_none_then_asking_again_is_only_a_fallback()
+ {
+    for (start, other) in [
+        ("查一下订单", "下单后还能改收货地址吗？"),
+        (
+            "track my parcel",
+            "can I change my delivery address after ordering?",
+        ),
+    ] {
+        let mut chat = Chat::new(signed_in("42"));
+        assert!(!chat.step(start).await.fallback);
+        let step = chat.step(other).await;
+        assert!(step.fallback, "{other:?} taken for sure: {}", step.reply);
+    }
+    // An order number is the flow's for sure.
+    let mut chat = Chat::new(signed_in("42"));
+    chat.step("查一下订单").await;
+    assert!(!chat.step("123456").await.fallback);
+}
