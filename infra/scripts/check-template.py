@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The ports each function's main.rs hands to its handler (the DynamoStore behind them).
 PORTS = {
     "WebApiFunction": {"ConversationStore", "Leases"},
-    "BotFunction": {"ConversationStore"},
+    "BotFunction": {"ConversationStore", "WorkQueue"},
     "DispatcherFunction": {"ConversationStore", "IdempotencyGuard"},
     "WechatWebhookFunction": {"IdempotencyGuard"},
     "SmsWebhookFunction": {"IdempotencyGuard"},
