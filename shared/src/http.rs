@@ -30,6 +30,8 @@ use tower_http::trace::TraceLayer;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -40,7 +42,20 @@ impl ApiError {
         } else {
             message.into()
         };
-        Self { status, message }
+        Self {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many attempts; try again after `retry_after` (at least a second).
+    pub fn too_many_requests(reason: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, reason)
+        }
     }
 
     /// 400: the request is malformed; `reason` says how.
@@ -134,6 +149,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -9,16 +9,19 @@ use http_body_util::BodyExt;
 use kefu::adapters::embedded::{
     EmbeddedStore, OUTBOUND, SqliteConversationStore, SqliteMessageQueue,
 };
-use kefu::agent::{AgentAuthMode, AgentIdentity, AgentState, claim, ensure_agent, router};
-use kefu::auth::{Claims, TokenSigner};
+use kefu::agent::{
+    AgentAuthMode, AgentIdentity, AgentState, LoginGate, LoginLimits, claim, disable_agent,
+    ensure_agent, router,
+};
+use kefu::auth::{Claims, TokenSigner, hash_password};
 use kefu::domain::{
     Author, Channel, Conversation, ConversationId, ConversationKey, ConversationState, Customer,
     Escalation, MessageId, NewMessage, OutboundMessage, now_millis,
 };
-use kefu::ports::{AgentDirectory, ConversationStore, MessageQueue};
+use kefu::ports::{AgentAccount, AgentDirectory, ConversationStore, MessageQueue};
 use kefu::{Error, http::MAX_TEXT_CHARS};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -29,6 +32,7 @@ const MAX_BODY: usize = 1024;
 struct App {
     _dir: TempDir,
     embedded: EmbeddedStore,
+    login: LoginGate,
     router: Router,
     tokens: TokenSigner,
 }
@@ -54,6 +58,10 @@ impl Reply {
 
 impl App {
     async fn new(auth: AgentAuthMode) -> Self {
+        Self::with_limits(auth, LoginLimits::default()).await
+    }
+
+    async fn with_limits(auth: AgentAuthMode, limits: LoginLimits) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let embedded = EmbeddedStore::open(dir.path()).expect("embedded store");
         let tokens = TokenSigner::new(TOKEN_SECRET).expect("signer");
@@ -67,6 +75,14 @@ impl App {
         )
         .await
         .expect("alice");
+        for (username, queues) in [
+            ("bob", &["general"][..]),
+            ("gina", &["general"]),
+            ("gabe", &["general"]),
+            ("bill", &["billing"]),
+        ] {
+            add_account(&embedded, username, queues).await;
+        }
         let conversations = Arc::new(embedded.conversations());
         let state = AgentState {
             store: conversations.clone(),
@@ -76,10 +92,13 @@ impl App {
             tokens: tokens.clone(),
             auth,
             queues,
+            login: LoginGate::new(limits),
             max_body_bytes: MAX_BODY,
         };
+        let login = state.login.clone();
         Self {
             _dir: dir,
+            login,
             router: router(state),
             embedded,
             tokens,
@@ -183,6 +202,27 @@ impl App {
     async fn queued(&self) -> u64 {
         self.outbound().depth().await.unwrap().total()
     }
+}
+
+/// An account with a password nobody uses (tests take tokens without logging in).
+async fn add_account(embedded: &EmbeddedStore, username: &str, queues: &[&str]) {
+    static HASH: OnceLock<String> = OnceLock::new();
+    let password_hash = HASH
+        .get_or_init(|| hash_password("unused-password").expect("hash"))
+        .clone();
+    let created = embedded
+        .agents()
+        .create_agent(&AgentAccount {
+            username: username.to_owned(),
+            display_name: username.to_owned(),
+            password_hash,
+            queues: queues.iter().map(|q| (*q).to_owned()).collect(),
+            disabled: false,
+            created_at: now_millis(),
+        })
+        .await
+        .expect("account");
+    assert!(created, "{username} is new");
 }
 
 fn request(method: Method, uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
@@ -364,16 +404,53 @@ async fn given_cognito_mode_then_only_the_identity_from_the_authorizer_counts() 
         .await;
     assert_eq!(bearer_only.status, StatusCode::UNAUTHORIZED);
 
+    let mut other_queue = request(Method::POST, &path(&id, "/claim"), None, "");
+    other_queue
+        .extensions_mut()
+        .insert(AgentIdentity::agent("carol", &["billing"]));
+    assert_eq!(app.send(other_queue).await.status, StatusCode::NOT_FOUND);
+
     let mut with_identity = request(Method::POST, &path(&id, "/claim"), None, "");
-    with_identity.extensions_mut().insert(AgentIdentity {
-        agent_id: "carol".into(),
-    });
+    with_identity
+        .extensions_mut()
+        .insert(AgentIdentity::agent("carol", &["general"]));
     let reply = app.send(with_identity).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(
         app.conversation(&id).await.assignee.as_deref(),
         Some("carol")
     );
+}
+
+/// GIVEN Cognito mode and a user of the pool outside the `role:agent` group WHEN it calls
+/// any agent route THEN 403 and nothing changes; its `queue:` groups alone give nothing.
+#[tokio::test]
+async fn given_cognito_mode_and_a_user_without_the_agent_role_then_403_everywhere() {
+    let app = App::new(AgentAuthMode::Cognito).await;
+    let id = app.waiting("+8613800000003", "general", 5).await;
+    let claims = std::collections::HashMap::from([
+        ("cognito:username".to_owned(), "mallory".to_owned()),
+        ("cognito:groups".to_owned(), "[queue:general]".to_owned()),
+    ]);
+    let identity = AgentIdentity::from_jwt_claims(&claims).expect("named");
+    for (method, uri, body) in [
+        (Method::GET, "/v1/agent/queues".to_owned(), String::new()),
+        (Method::GET, path(&id, ""), String::new()),
+        (Method::POST, path(&id, "/claim"), String::new()),
+        (Method::POST, path(&id, "/messages"), text("hi")),
+        (Method::POST, path(&id, "/resolve"), String::new()),
+    ] {
+        let mut request = request(method.clone(), &uri, None, &body);
+        request.extensions_mut().insert(identity.clone());
+        let reply = app.send(request).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {uri}");
+        assert_eq!(reply.error_code(), "forbidden");
+    }
+    assert_eq!(
+        app.conversation(&id).await.state,
+        ConversationState::Waiting
+    );
+    assert_eq!(app.queued().await, 0);
 }
 
 // ---- queues --------------------------------------------------------------------------------
@@ -452,7 +529,8 @@ async fn given_concurrent_claims_then_exactly_one_agent_owns_the_conversation() 
         .into_iter()
         .map(|agent| {
             let (store, id) = (store.clone(), id.clone());
-            tokio::spawn(async move { claim(store.as_ref(), &id, agent).await })
+            let me = AgentIdentity::agent(agent, &["general"]);
+            tokio::spawn(async move { claim(store.as_ref(), &id, &me).await })
         })
         .collect();
     let mut winners = Vec::new();
@@ -473,7 +551,8 @@ async fn given_concurrent_claims_then_exactly_one_agent_owns_the_conversation() 
 }
 
 #[tokio::test]
-async fn given_bad_ids_unknown_or_not_waiting_conversations_when_claiming_then_4xx_and_unchanged() {
+async fn given_bad_ids_unknown_bot_only_or_resolved_conversations_when_claiming_then_4xx_and_unchanged()
+ {
     let app = App::new(AgentAuthMode::Local).await;
     let token = app.token("alice");
     for bad in [
@@ -511,13 +590,29 @@ async fn given_bad_ids_unknown_or_not_waiting_conversations_when_claiming_then_4
     let reply = app
         .post(&path(&with_bot.id, "/claim"), Some(&token), "")
         .await;
-    assert_eq!(reply.status, StatusCode::CONFLICT);
-    assert!(
-        reply.error_message().contains("state bot"),
-        "{}",
+    assert_eq!(
+        reply.status,
+        StatusCode::NOT_FOUND,
+        "never handed to a person: {}",
         reply.body
     );
     assert_eq!(app.conversation(&with_bot.id).await, with_bot);
+
+    let resolved = app.waiting("+8613800000022", "general", 5).await;
+    app.post(&path(&resolved, "/claim"), Some(&token), "").await;
+    app.post(&path(&resolved, "/resolve"), Some(&token), "")
+        .await;
+    let before = app.conversation(&resolved).await;
+    let reply = app
+        .post(&path(&resolved, "/claim"), Some(&app.token("bob")), "")
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(
+        reply.error_message().contains("state resolved"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(app.conversation(&resolved).await, before);
 }
 
 // ---- reading a conversation ---------------------------------------------------------------
@@ -747,4 +842,448 @@ async fn given_unknown_routes_or_methods_then_json_404_and_405() {
     let reply = app.get("/v1/agent/login", None).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.error_code(), "method_not_allowed");
+}
+
+// ---- who may do what: every route × every kind of caller ---------------------------------
+
+/// The callers of the authorization matrix, each with the conversation it acts on.
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    /// gina owns the conversation (escalated to `general`, claimed by her).
+    Owner,
+    /// gabe works `general`; the conversation waits there.
+    SameQueueWaiting,
+    /// gabe works `general`; gina owns the conversation.
+    SameQueueOwnedByAnother,
+    /// bill works only `billing`; the conversation waits in `general`.
+    OtherQueue,
+    /// bill owns a conversation of `general` (e.g. he has left that queue since).
+    OwnerOutsideTheQueue,
+    /// gina, on a conversation the bot handled alone (never handed to a person).
+    BotOnly,
+    /// The conversation's own visitor token.
+    VisitorToken,
+    /// No `Authorization` header.
+    NoToken,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    ListQueues,
+    Show,
+    Claim,
+    SendReply,
+    Resolve,
+}
+
+impl App {
+    /// The conversation `caller` acts on, set up fresh, and the caller's token.
+    async fn cell(&self, caller: Caller, n: usize) -> (ConversationId, Option<String>) {
+        let address = format!("+86139{n:08}");
+        let id = match caller {
+            Caller::BotOnly => {
+                let key = ConversationKey::new(Channel::Sms, &address);
+                let customer = Customer {
+                    address: address.clone(),
+                    name: Some("Bot-only customer".into()),
+                    verified_id: None,
+                };
+                let store = self.store();
+                let conversation = store
+                    .create(&Conversation::new(&key, customer, now_millis()))
+                    .await
+                    .unwrap();
+                store
+                    .append(
+                        &conversation.id,
+                        NewMessage {
+                            message_id: MessageId::for_inbound(&conversation.id, "sms-1"),
+                            author: Author::Customer,
+                            agent_id: None,
+                            text: "my address is 1 Main St".into(),
+                            created_at: now_millis(),
+                            sentiment: None,
+                            quick_replies: Vec::new(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                conversation.id
+            }
+            _ => self.waiting(&address, "general", 5).await,
+        };
+        let owner = match caller {
+            Caller::Owner | Caller::SameQueueOwnedByAnother => Some("gina"),
+            Caller::OwnerOutsideTheQueue => Some("bill"),
+            _ => None,
+        };
+        if let Some(owner) = owner {
+            let mut conversation = self.conversation(&id).await;
+            conversation.claim(owner, now_millis()).unwrap();
+            self.store().save(&mut conversation).await.unwrap();
+        }
+        let token = match caller {
+            Caller::Owner | Caller::BotOnly => Some(self.token("gina")),
+            Caller::SameQueueWaiting | Caller::SameQueueOwnedByAnother => Some(self.token("gabe")),
+            Caller::OtherQueue | Caller::OwnerOutsideTheQueue => Some(self.token("bill")),
+            Caller::VisitorToken => Some(self.tokens.issue(&Claims::visitor(
+                "v:1",
+                id.clone(),
+                now_millis(),
+            ))),
+            Caller::NoToken => None,
+        };
+        (id, token)
+    }
+}
+
+/// GIVEN each kind of caller and a conversation set up for it WHEN it calls each agent
+/// route THEN the status is the table's (agents act only in conversations of their own
+/// queues that were handed to a person, or that they own), the queue list shows only the
+/// caller's queues, and a refused call changes nothing. Every failing cell is named.
+#[tokio::test]
+async fn given_every_route_and_every_kind_of_caller_then_only_allowed_cells_succeed() {
+    use Caller::*;
+    use Route::*;
+    const OK: u16 = 200;
+    const CREATED: u16 = 201;
+    const UNAUTHORIZED: u16 = 401;
+    const NOT_FOUND: u16 = 404;
+    const CONFLICT: u16 = 409;
+    // (route, caller, status, for `Queues`: whether the conversation is listed)
+    let table: &[(Route, Caller, u16, bool)] = &[
+        (ListQueues, Owner, OK, false),
+        (ListQueues, SameQueueWaiting, OK, true),
+        (ListQueues, SameQueueOwnedByAnother, OK, false),
+        (ListQueues, OtherQueue, OK, false),
+        (ListQueues, OwnerOutsideTheQueue, OK, false),
+        (ListQueues, BotOnly, OK, false),
+        (ListQueues, VisitorToken, UNAUTHORIZED, false),
+        (ListQueues, NoToken, UNAUTHORIZED, false),
+        (Show, Owner, OK, false),
+        (Show, SameQueueWaiting, OK, false),
+        (Show, SameQueueOwnedByAnother, OK, false),
+        (Show, OtherQueue, NOT_FOUND, false),
+        (Show, OwnerOutsideTheQueue, OK, false),
+        (Show, BotOnly, NOT_FOUND, false),
+        (Show, VisitorToken, UNAUTHORIZED, false),
+        (Show, NoToken, UNAUTHORIZED, false),
+        (Claim, Owner, OK, false),
+        (Claim, SameQueueWaiting, OK, false),
+        (Claim, SameQueueOwnedByAnother, CONFLICT, false),
+        (Claim, OtherQueue, NOT_FOUND, false),
+        (Claim, OwnerOutsideTheQueue, OK, false),
+        (Claim, BotOnly, NOT_FOUND, false),
+        (Claim, VisitorToken, UNAUTHORIZED, false),
+        (Claim, NoToken, UNAUTHORIZED, false),
+        (SendReply, Owner, CREATED, false),
+        (SendReply, SameQueueWaiting, CONFLICT, false),
+        (SendReply, SameQueueOwnedByAnother, CONFLICT, false),
+        (SendReply, OtherQueue, NOT_FOUND, false),
+        (SendReply, OwnerOutsideTheQueue, CREATED, false),
+        (SendReply, BotOnly, NOT_FOUND, false),
+        (SendReply, VisitorToken, UNAUTHORIZED, false),
+        (SendReply, NoToken, UNAUTHORIZED, false),
+        (Resolve, Owner, OK, false),
+        (Resolve, SameQueueWaiting, CONFLICT, false),
+        (Resolve, SameQueueOwnedByAnother, CONFLICT, false),
+        (Resolve, OtherQueue, NOT_FOUND, false),
+        (Resolve, OwnerOutsideTheQueue, OK, false),
+        (Resolve, BotOnly, NOT_FOUND, false),
+        (Resolve, VisitorToken, UNAUTHORIZED, false),
+        (Resolve, NoToken, UNAUTHORIZED, false),
+    ];
+    let app = App::new(AgentAuthMode::Local).await;
+    let mut failures = Vec::new();
+    for (n, &(route, caller, status, listed)) in table.iter().enumerate() {
+        let cell = format!("{route:?} × {caller:?}");
+        let (id, token) = app.cell(caller, n).await;
+        let before = app.conversation(&id).await;
+        let (messages, queued) = (app.message_count(&id).await, app.queued().await);
+        let (method, uri, body) = match route {
+            ListQueues => (Method::GET, "/v1/agent/queues".to_owned(), String::new()),
+            Show => (Method::GET, path(&id, ""), String::new()),
+            Claim => (Method::POST, path(&id, "/claim"), String::new()),
+            SendReply => (Method::POST, path(&id, "/messages"), text("hello")),
+            Resolve => (Method::POST, path(&id, "/resolve"), String::new()),
+        };
+        let reply = app
+            .send(request(method, &uri, token.as_deref(), &body))
+            .await;
+        if reply.status.as_u16() != status {
+            failures.push(format!(
+                "{cell}: expected {status}, got {} {}",
+                reply.status, reply.body
+            ));
+            continue;
+        }
+        if let ListQueues = route {
+            let shown = reply.body.to_string().contains(id.as_str());
+            if shown != listed {
+                failures.push(format!(
+                    "{cell}: conversation listed = {shown}, expected {listed}"
+                ));
+            }
+        }
+        if status >= 400 {
+            let unchanged = app.conversation(&id).await == before
+                && app.message_count(&id).await == messages
+                && app.queued().await == queued;
+            if !unchanged {
+                failures.push(format!(
+                    "{cell}: refused with {status} but something changed"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cells failed:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
+}
+
+/// GIVEN agents of different queues WHEN they list the queues THEN each sees only the
+/// configured queues it works, in the configured order.
+#[tokio::test]
+async fn given_agents_of_different_queues_when_listing_then_each_sees_only_its_own() {
+    let app = App::new(AgentAuthMode::Local).await;
+    let general = app.waiting("+8613800000060", "general", 5).await;
+    let billing = app.waiting("+8613800000061", "billing", 5).await;
+    let names = |reply: &Reply| -> Vec<String> {
+        reply.body["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let bill = app.get("/v1/agent/queues", Some(&app.token("bill"))).await;
+    assert_eq!(bill.status, StatusCode::OK, "{}", bill.body);
+    assert_eq!(names(&bill), ["billing"]);
+    assert!(!bill.body.to_string().contains(general.as_str()));
+    assert!(bill.body.to_string().contains(billing.as_str()));
+    let alice = app.get("/v1/agent/queues", Some(&app.token("alice"))).await;
+    assert_eq!(names(&alice), ["general", "billing"]);
+}
+
+/// GIVEN an agent with a working token WHEN the account is disabled, or deleted THEN the
+/// same token gets 401 at once, and a disabled account cannot log in.
+#[tokio::test]
+async fn given_a_disabled_or_deleted_account_then_its_token_stops_working_at_once() {
+    let app = App::new(AgentAuthMode::Local).await;
+    let agents = app.embedded.agents();
+    let login = r#"{"username":"alice","password":"alice-password"}"#;
+    let token = app.post("/v1/agent/login", None, login).await.body["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let gabe = app.token("gabe");
+    for token in [&token, &gabe] {
+        let reply = app.get("/v1/agent/queues", Some(token)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+
+    assert!(disable_agent(&agents, "alice").await.unwrap());
+    let reply = app.get("/v1/agent/queues", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    let relogin = app.post("/v1/agent/login", None, login).await;
+    assert_eq!(relogin.status, StatusCode::FORBIDDEN, "{}", relogin.body);
+    assert!(relogin.body.get("token").is_none());
+
+    assert!(agents.delete_agent("gabe").await.unwrap());
+    let reply = app.get("/v1/agent/queues", Some(&gabe)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+}
+
+/// GIVEN a token of an agent whose account does not exist WHEN it calls any route THEN 401.
+#[tokio::test]
+async fn given_a_token_of_an_unknown_account_then_401_on_every_route() {
+    let app = App::new(AgentAuthMode::Local).await;
+    let id = app.waiting("+8613800000070", "general", 5).await;
+    let token = app.token("ghost");
+    for (method, uri) in [
+        (Method::GET, "/v1/agent/queues".to_owned()),
+        (Method::GET, path(&id, "")),
+        (Method::POST, path(&id, "/claim")),
+    ] {
+        let reply = app
+            .send(request(method.clone(), &uri, Some(&token), ""))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+    }
+    assert_eq!(app.conversation(&id).await.assignee, None);
+}
+
+// ---- password guessing -------------------------------------------------------------------
+
+/// GIVEN an account WHEN fifty wrong passwords are sent for it THEN only the first few are
+/// checked (401) and the rest get 429 with a `Retry-After`; the right password is refused
+/// while the account is backed off.
+#[tokio::test]
+async fn given_fifty_wrong_passwords_then_the_account_is_backed_off_with_429() {
+    let limits = LoginLimits {
+        first_backoff: Duration::from_secs(60),
+        ..LoginLimits::default()
+    };
+    let app = App::with_limits(AgentAuthMode::Local, limits).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..50 {
+        let response = app
+            .router
+            .clone()
+            .oneshot(request(
+                Method::POST,
+                "/v1/agent/login",
+                None,
+                r#"{"username":"alice","password":"guess"}"#,
+            ))
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+        }
+        statuses.push(response.status().as_u16());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked, 5, "wrong passwords checked: {statuses:?}");
+    assert_eq!(checked + throttled, 50, "{statuses:?}");
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "Retry-After: {retry_after:?}"
+    );
+    let right = app
+        .post(
+            "/v1/agent/login",
+            None,
+            r#"{"username":"alice","password":"alice-password"}"#,
+        )
+        .await;
+    assert_eq!(
+        right.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        right.body
+    );
+}
+
+fn login_from(address: &str, username: &str, password: &str) -> Request<Body> {
+    let mut request = request(
+        Method::POST,
+        "/v1/agent/login",
+        None,
+        &json!({ "username": username, "password": password }).to_string(),
+    );
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(address));
+    request
+}
+
+/// GIVEN short backoffs WHEN an account is backed off and the backoff ends THEN the right
+/// password works again and clears the account's counter.
+#[tokio::test]
+async fn given_a_backed_off_account_when_the_backoff_ends_then_the_right_password_works() {
+    let limits = LoginLimits {
+        account_free_failures: 2,
+        first_backoff: Duration::from_millis(300),
+        ..LoginLimits::default()
+    };
+    let app = App::with_limits(AgentAuthMode::Local, limits).await;
+    for _ in 0..2 {
+        let reply = app
+            .send(login_from("192.0.2.1:5000", "alice", "guess"))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let right = || login_from("192.0.2.1:5000", "alice", "alice-password");
+    assert_eq!(
+        app.send(right()).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reply = app.send(right()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // Cleared: the next failure is a free one again, not a longer backoff.
+    let reply = app
+        .send(login_from("192.0.2.1:5000", "alice", "guess"))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.send(right()).await.status, StatusCode::OK);
+}
+
+/// GIVEN one address trying many usernames WHEN it passes the per-address free failures
+/// THEN it gets 429 for any username, while another address is still checked.
+#[tokio::test]
+async fn given_one_address_guessing_many_accounts_then_that_address_is_backed_off() {
+    let limits = LoginLimits {
+        address_free_failures: 4,
+        first_backoff: Duration::from_secs(60),
+        ..LoginLimits::default()
+    };
+    let app = App::with_limits(AgentAuthMode::Local, limits).await;
+    for n in 0..4 {
+        let reply = app
+            .send(login_from(
+                "198.51.100.7:4000",
+                &format!("user{n}"),
+                "guess",
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let reply = app
+        .send(login_from("198.51.100.7:4001", "alice", "alice-password"))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "too_many_requests");
+    let elsewhere = app
+        .send(login_from("203.0.113.9:4000", "alice", "alice-password"))
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
+}
+
+/// GIVEN every password-check slot busy WHEN a login arrives THEN it waits the configured
+/// time and gets 429 with `Retry-After: 1`; once a slot frees, logins go through.
+#[tokio::test]
+async fn given_all_password_checks_busy_when_logging_in_then_429_after_a_short_wait() {
+    let limits = LoginLimits {
+        max_concurrent_checks: 2,
+        check_wait: Duration::from_millis(200),
+        ..LoginLimits::default()
+    };
+    let app = App::with_limits(AgentAuthMode::Local, limits).await;
+    let held = app
+        .login
+        .check_slots()
+        .clone()
+        .acquire_many_owned(2)
+        .await
+        .unwrap();
+    let body = r#"{"username":"alice","password":"alice-password"}"#;
+    let response = app
+        .router
+        .clone()
+        .oneshot(request(Method::POST, "/v1/agent/login", None, body))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    drop(held);
+    let reply = app.post("/v1/agent/login", None, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }

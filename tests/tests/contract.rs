@@ -151,6 +151,12 @@ macro_rules! contract_suite {
 
             agents_create_agent_once(b) =>
                 $crate::agents::create_agent_once(b.agent_directory().await?),
+            agents_update_disable_and_delete_agent(b) =>
+                $crate::agents::update_disable_and_delete_agent(b.agent_directory().await?),
+            agents_login_failures_count_forget_and_clear(b) =>
+                $crate::agents::login_failures_count_forget_and_clear(
+                    b.agent_directory().await?,
+                ),
         );
     };
     (@tests $backend:expr; $($name:ident($b:ident) => $body:expr),+ $(,)?) => {

@@ -199,6 +199,7 @@ async fn system(faults: Faults) -> System {
         tokens,
         auth: AgentAuthMode::Local,
         queues,
+        login: Default::default(),
         max_body_bytes: 16 * 1024,
     });
     System {

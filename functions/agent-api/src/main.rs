@@ -1,7 +1,6 @@
 //! Wiring for the agent-api Lambda.
 
 use kefu::adapters::aws::{Aws, Rebuilt, RetryOnAuthFailure};
-use kefu::agent::AgentAuthMode;
 use kefu::{config, telemetry};
 use std::sync::Arc;
 
@@ -20,12 +19,11 @@ async fn main() -> Result<(), lambda_http::Error> {
             store.clone(),
             outbound.clone(),
         )?;
-        let cognito = state.auth == AgentAuthMode::Cognito;
-        let mut app = kefu::agent::router(state);
-        if cognito {
-            app = app.layer(axum::middleware::from_fn(agent_api::cognito_identity));
-        }
-        Ok(app)
+        let auth = state.auth;
+        Ok(kefu::agent::router(state).layer(axum::middleware::from_fn_with_state(
+            auth,
+            agent_api::request_context,
+        )))
     })?;
     lambda_http::run(RetryOnAuthFailure::new(app)).await
 }

@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use kefu::adapters::demo_orders::DemoOrderSource;
 use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
-use kefu::agent::{AgentAuthMode, AgentState, ensure_agent};
+use kefu::agent::{AgentAuthMode, AgentState, LoginGate, disable_agent, provision_agent};
 use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::bot::calibrate::TargetWrongRate;
 use kefu::bot::handler::{Bot, BotConfig};
@@ -30,7 +30,7 @@ use kefu::config;
 use kefu::consumer::{PumpConfig, Shutdown, pump};
 use kefu::dispatch::Dispatcher;
 use kefu::flows::{FlowConfig, Flows};
-use kefu::ports::{BlobStore, IdempotencyGuard, MessageQueue};
+use kefu::ports::{AgentDirectory, BlobStore, IdempotencyGuard, MessageQueue};
 use kefu::web::{WebConfig, WebState};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +58,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// `KEFU_QUEUES`.
     pub queues: Vec<String>,
+    /// `KEFU_DEMO_PASSWORD`: see [`demo_password`].
+    pub demo_password: Option<String>,
     /// `KEFU_DEFAULT_QUEUE`.
     pub default_queue: String,
     /// `KEFU_SHOP_NAME`: `{{shop_name}}` in answers.
@@ -94,6 +96,7 @@ impl Settings {
             id_secret: config::optional("KEFU_ID_SECRET"),
             shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET"),
             cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
+            demo_password: config::optional("KEFU_DEMO_PASSWORD"),
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
             shop_name: config::optional("KEFU_SHOP_NAME"),
             service_hours: config::service_hours()?,
@@ -105,6 +108,52 @@ impl Settings {
             email: EmailSettings::from_env()?,
         })
     }
+}
+
+/// The local runner's demo agent account.
+pub const DEMO_USERNAME: &str = "demo";
+
+/// The demo account's password: `KEFU_DEMO_PASSWORD` when set; otherwise `demo`, but only
+/// while the runner listens on loopback alone. Anywhere else a well-known password would
+/// let anyone who reaches the port read customers' conversations, so there is none and the
+/// account (if an earlier start created it) is disabled.
+pub fn demo_password(addr: SocketAddr, configured: Option<&str>) -> Option<String> {
+    match configured {
+        Some(password) => Some(password.to_owned()),
+        None if addr.ip().is_loopback() => Some("demo".to_owned()),
+        None => None,
+    }
+}
+
+/// Creates, updates or disables the demo account as [`demo_password`] says.
+async fn demo_account(agents: &dyn AgentDirectory, settings: &Settings) -> anyhow::Result<()> {
+    match demo_password(settings.addr, settings.demo_password.as_deref()) {
+        Some(password) => {
+            provision_agent(
+                agents,
+                DEMO_USERNAME,
+                &password,
+                "Demo Agent",
+                &settings.queues,
+            )
+            .await?;
+            if settings.demo_password.is_some() {
+                tracing::info!(
+                    "demo agent account: username demo, password from KEFU_DEMO_PASSWORD"
+                );
+            } else {
+                tracing::info!("demo agent account: username demo, password demo");
+            }
+        }
+        None => {
+            disable_agent(agents, DEMO_USERNAME).await?;
+            tracing::warn!(
+                "no demo agent account: listening on {}, not loopback, and KEFU_DEMO_PASSWORD is unset",
+                settings.addr
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The demo FAQ shipped in the repository.
@@ -147,19 +196,7 @@ pub async fn run(
     .await?;
 
     let agents = Arc::new(storage.agents());
-    if ensure_agent(
-        agents.as_ref(),
-        "demo",
-        "demo",
-        "Demo Agent",
-        &settings.queues,
-    )
-    .await?
-    {
-        tracing::info!("created the demo agent account: username demo, password demo");
-    } else {
-        tracing::info!("demo agent account: username demo, password demo");
-    }
+    demo_account(agents.as_ref(), &settings).await?;
 
     let bot = Arc::new(
         Bot::new(
@@ -261,6 +298,7 @@ pub async fn run(
         tokens,
         auth: AgentAuthMode::Local,
         queues: settings.queues.clone(),
+        login: LoginGate::default(),
         max_body_bytes: 16 * 1024,
     };
     let app = app(web, agent).merge(channels);
@@ -438,6 +476,53 @@ fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kefu::auth::verify_password;
+
+    #[test]
+    fn given_listen_addresses_when_choosing_the_demo_password_then_demo_only_on_loopback() {
+        let at = |addr: &str| addr.parse::<SocketAddr>().unwrap();
+        for loopback in ["127.0.0.1:8080", "127.1.2.3:80", "[::1]:8080"] {
+            assert_eq!(demo_password(at(loopback), None).as_deref(), Some("demo"));
+        }
+        for exposed in ["0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080"] {
+            assert_eq!(demo_password(at(exposed), None), None, "{exposed}");
+            assert_eq!(
+                demo_password(at(exposed), Some("s3cret-demo")).as_deref(),
+                Some("s3cret-demo")
+            );
+        }
+    }
+
+    /// GIVEN a demo account made by a loopback start WHEN the runner restarts on all
+    /// interfaces THEN the account is disabled; with `KEFU_DEMO_PASSWORD` it is enabled
+    /// again with that password, and `demo` no longer works.
+    #[tokio::test]
+    async fn given_a_demo_account_when_restarted_off_loopback_then_disabled_unless_a_password_is_set()
+     {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = EmbeddedStore::open(dir.path()).expect("store");
+        let agents = storage.agents();
+        let mut settings = Settings::from_env().expect("settings");
+        settings.addr = "127.0.0.1:8080".parse().unwrap();
+        settings.demo_password = None;
+        demo_account(&agents, &settings).await.expect("loopback");
+        let account = agents.agent(DEMO_USERNAME).await.unwrap().expect("created");
+        assert!(!account.disabled);
+        assert!(verify_password("demo", &account.password_hash).unwrap());
+
+        settings.addr = "0.0.0.0:8080".parse().unwrap();
+        demo_account(&agents, &settings).await.expect("exposed");
+        assert!(agents.agent(DEMO_USERNAME).await.unwrap().unwrap().disabled);
+
+        settings.demo_password = Some("a-better-demo-password".into());
+        demo_account(&agents, &settings)
+            .await
+            .expect("with a password");
+        let account = agents.agent(DEMO_USERNAME).await.unwrap().unwrap();
+        assert!(!account.disabled);
+        assert!(verify_password("a-better-demo-password", &account.password_hash).unwrap());
+        assert!(!verify_password("demo", &account.password_hash).unwrap());
+    }
 
     const ENTRY: &str = r#"{"id":"hours","question":"When are you open?","answer":"9am-6pm."}"#;
 

@@ -1,7 +1,6 @@
 //! `/v1/agent/conversations/{id}`: read, claim, reply, resolve.
 
 use super::{AgentIdentity, AgentState, service};
-use crate::Error;
 use crate::domain::{
     Author, Channel, Conversation, ConversationId, ConversationState, DeliveryState, Escalation,
     Message, MessageId, rfc3339,
@@ -128,7 +127,8 @@ pub(super) struct ShowParams {
     after: u64,
 }
 
-/// Any agent may read a conversation, e.g. before claiming it.
+/// An agent reads a conversation it owns or one handed to a person in its queues, e.g.
+/// before claiming it; any other is 404, as if it did not exist.
 #[instrument(skip_all, fields(agent = %agent.agent_id, conversation))]
 pub(super) async fn show(
     State(state): State<Arc<AgentState>>,
@@ -137,11 +137,7 @@ pub(super) async fn show(
     Query(params): Query<ShowParams>,
 ) -> Result<axum::Json<ConversationWithMessages>, ApiError> {
     let id = conversation_id(&id)?;
-    let conversation = state
-        .store
-        .get(&id)
-        .await?
-        .ok_or_else(|| Error::NotFound("conversation not found".into()))?;
+    let conversation = service::show(state.store.as_ref(), &id, &agent).await?;
     let messages = state.store.messages(&id, params.after, PAGE).await?;
     Ok(axum::Json(ConversationWithMessages {
         conversation: conversation.into(),
@@ -158,7 +154,7 @@ pub(super) async fn claim(
     Path(id): Path<String>,
 ) -> Result<axum::Json<ConversationOnly>, ApiError> {
     let id = conversation_id(&id)?;
-    let conversation = service::claim(state.store.as_ref(), &id, &agent.agent_id).await?;
+    let conversation = service::claim(state.store.as_ref(), &id, &agent).await?;
     tracing::info!("conversation claimed");
     Ok(axum::Json(conversation.into()))
 }
@@ -171,7 +167,7 @@ pub(super) async fn resolve(
     Path(id): Path<String>,
 ) -> Result<axum::Json<ConversationOnly>, ApiError> {
     let id = conversation_id(&id)?;
-    let conversation = service::resolve(state.store.as_ref(), &id, &agent.agent_id).await?;
+    let conversation = service::resolve(state.store.as_ref(), &id, &agent).await?;
     tracing::info!("conversation resolved");
     Ok(axum::Json(conversation.into()))
 }
@@ -203,7 +199,7 @@ pub(super) async fn send(
         state.store.as_ref(),
         state.outbound.as_ref(),
         &id,
-        &agent.agent_id,
+        &agent,
         text,
     )
     .await?;

@@ -5,13 +5,17 @@
 //! | Route | Does |
 //! |---|---|
 //! | `POST /v1/agent/login` | local accounts: username + password → agent token |
-//! | `GET /v1/agent/queues` | conversations waiting in each configured queue |
+//! | `GET /v1/agent/queues` | conversations waiting in each queue the agent works |
 //! | `POST /v1/agent/conversations/{id}/claim` | take a waiting conversation (one owner) |
 //! | `GET /v1/agent/conversations/{id}` | the conversation and its messages (`?after=<seq>`) |
 //! | `POST /v1/agent/conversations/{id}/messages` | the owner replies |
 //! | `POST /v1/agent/conversations/{id}/resolve` | the owner closes it |
 //!
-//! Authentication depends on [`AgentAuthMode`]; see [`AgentIdentity`].
+//! Authentication depends on [`AgentAuthMode`]; see [`AgentIdentity`]. Authorization:
+//! an agent reads and claims only conversations it owns or that were handed to a person in
+//! one of its queues ([`AgentIdentity::may_see`]); any other is 404, as if it did not
+//! exist. Replying and resolving need ownership (else 409). Logins are throttled
+//! ([`LoginLimits`]).
 
 mod conversations;
 mod identity;
@@ -19,9 +23,12 @@ mod login;
 mod queues;
 mod service;
 
-pub use identity::{AgentAuthMode, AgentIdentity, COGNITO_AGENT_CLAIMS};
-pub use login::ensure_agent;
-pub use service::{claim, reply, resolve};
+pub use identity::{
+    AGENT_ROLE_GROUP, AgentAuthMode, AgentIdentity, AgentRole, COGNITO_AGENT_CLAIMS,
+    COGNITO_GROUPS_CLAIM, QUEUE_GROUP_PREFIX,
+};
+pub use login::{LoginGate, LoginLimits, disable_agent, ensure_agent, provision_agent};
+pub use service::{claim, reply, resolve, show};
 
 use crate::auth::TokenSigner;
 use crate::ports::{AgentDirectory, ConversationStore, MessageQueue, WorkQueue};
@@ -44,8 +51,10 @@ pub struct AgentState {
     pub tokens: TokenSigner,
     /// `KEFU_AGENT_AUTH`.
     pub auth: AgentAuthMode,
-    /// The skill-group queues shown to agents (`KEFU_QUEUES`).
+    /// The skill-group queues (`KEFU_QUEUES`); each agent is shown those it works.
     pub queues: Vec<String>,
+    /// Login throttling and this instance's password-check slots.
+    pub login: LoginGate,
     /// Request body limit (`KEFU_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
 }

@@ -50,14 +50,15 @@ impl From<Conversation> for WaitingView {
     }
 }
 
-/// Every configured queue, highest priority first, then oldest first.
+/// The configured queues the agent works (in the configured order), each highest
+/// priority first, then oldest first.
 #[instrument(skip_all, fields(agent = %agent.agent_id))]
 pub(super) async fn list(
     State(state): State<Arc<AgentState>>,
     agent: AgentIdentity,
 ) -> Result<axum::Json<QueueList>, ApiError> {
     let mut queues = Vec::with_capacity(state.queues.len());
-    for name in &state.queues {
+    for name in state.queues.iter().filter(|name| agent.works(name)) {
         let waiting = state.work.waiting(name, MAX_LISTED).await?;
         queues.push(QueueView {
             name: name.clone(),

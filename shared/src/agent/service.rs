@@ -1,5 +1,8 @@
-//! What agents do to conversations, independent of HTTP.
+//! What agents do to conversations, independent of HTTP. Every action first checks that
+//! the agent may see the conversation ([`AgentIdentity::may_see`]), on the version it is
+//! about to change; one it may not see is [`Error::NotFound`], like one that does not exist.
 
+use super::AgentIdentity;
 use crate::domain::{
     Author, Conversation, ConversationId, ConversationState, Message, MessageId, Millis,
     NewMessage, OutboundMessage, SCHEMA_VERSION, now_millis,
@@ -10,18 +13,28 @@ use crate::{Error, Result};
 /// How often a change is retried when another writer bumped the version in between.
 const MAX_ATTEMPTS: usize = 5;
 
+/// The conversation, if `agent` may see it; else [`Error::NotFound`].
+pub async fn show(
+    store: &dyn ConversationStore,
+    id: &ConversationId,
+    agent: &AgentIdentity,
+) -> Result<Conversation> {
+    get(store, id, agent).await
+}
+
 /// `agent` takes the conversation. Conditional on the stored version, so of two agents
 /// claiming at once exactly one wins; the other gets [`Error::Conflict`]. Claiming a
 /// conversation one already owns returns it unchanged.
 pub async fn claim(
     store: &dyn ConversationStore,
     id: &ConversationId,
-    agent: &str,
+    agent: &AgentIdentity,
 ) -> Result<Conversation> {
-    change(store, id, |conversation, now| {
+    let me = agent.agent_id.as_str();
+    change(store, id, agent, |conversation, now| {
         let already_mine = conversation.state == ConversationState::Assigned
-            && conversation.assignee.as_deref() == Some(agent);
-        conversation.claim(agent, now)?;
+            && conversation.assignee.as_deref() == Some(me);
+        conversation.claim(me, now)?;
         Ok(!already_mine)
     })
     .await
@@ -31,10 +44,11 @@ pub async fn claim(
 pub async fn resolve(
     store: &dyn ConversationStore,
     id: &ConversationId,
-    agent: &str,
+    agent: &AgentIdentity,
 ) -> Result<Conversation> {
-    change(store, id, |conversation, now| {
-        conversation.resolve(agent, now).map(|()| true)
+    let me = agent.agent_id.as_str();
+    change(store, id, agent, |conversation, now| {
+        conversation.resolve(me, now).map(|()| true)
     })
     .await
 }
@@ -45,10 +59,11 @@ pub async fn reply(
     store: &dyn ConversationStore,
     outbound: &dyn MessageQueue,
     id: &ConversationId,
-    agent: &str,
+    agent: &AgentIdentity,
     text: String,
 ) -> Result<Message> {
-    let conversation = get(store, id).await?;
+    let conversation = get(store, id, agent).await?;
+    let agent = agent.agent_id.as_str();
     match (conversation.state, conversation.assignee.as_deref()) {
         (ConversationState::Assigned, Some(owner)) if owner == agent => {}
         (ConversationState::Assigned, _) => {
@@ -93,10 +108,15 @@ pub async fn reply(
     Ok(message)
 }
 
-async fn get(store: &dyn ConversationStore, id: &ConversationId) -> Result<Conversation> {
+async fn get(
+    store: &dyn ConversationStore,
+    id: &ConversationId,
+    agent: &AgentIdentity,
+) -> Result<Conversation> {
     store
         .get(id)
         .await?
+        .filter(|conversation| agent.may_see(conversation))
         .ok_or_else(|| Error::NotFound("conversation not found".into()))
 }
 
@@ -105,10 +125,11 @@ async fn get(store: &dyn ConversationStore, id: &ConversationId) -> Result<Conve
 async fn change(
     store: &dyn ConversationStore,
     id: &ConversationId,
+    agent: &AgentIdentity,
     apply: impl Fn(&mut Conversation, Millis) -> Result<bool>,
 ) -> Result<Conversation> {
     for _ in 0..MAX_ATTEMPTS {
-        let mut conversation = get(store, id).await?;
+        let mut conversation = get(store, id, agent).await?;
         if !apply(&mut conversation, now_millis())? {
             return Ok(conversation);
         }

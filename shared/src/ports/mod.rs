@@ -131,17 +131,53 @@ pub struct AgentAccount {
     pub password_hash: String,
     /// Skill-group queues the agent works.
     pub queues: Vec<String>,
+    /// A disabled account cannot log in, and its tokens stop working.
+    pub disabled: bool,
     /// Created.
     pub created_at: Millis,
 }
 
-/// Local agent accounts.
+/// Failed logins counted under one key (an account or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures since the counter was last cleared or forgotten.
+    pub count: u32,
+    /// When the latest one happened.
+    pub last_at: Millis,
+}
+
+/// Local agent accounts, and the failed-login counters that back off password guessing
+/// (kept here, not in memory, so that every instance sees the same counts).
 #[async_trait]
 pub trait AgentDirectory: Send + Sync {
     /// The account, if it exists.
     async fn agent(&self, username: &str) -> Result<Option<AgentAccount>>;
     /// Creates the account unless it exists; returns whether it was created.
     async fn create_agent(&self, account: &AgentAccount) -> Result<bool>;
+    /// Replaces an existing account (display name, hash, queues, disabled); returns
+    /// whether it existed. `created_at` is kept.
+    async fn update_agent(&self, account: &AgentAccount) -> Result<bool>;
+    /// Deletes the account; returns whether it existed.
+    async fn delete_agent(&self, username: &str) -> Result<bool>;
+    /// Counts one failed login under `key` at `now` and returns the new count; a counter
+    /// whose last failure is `forget_after` old or older starts again at 1. Atomic: of
+    /// concurrent calls, each sees a different count.
+    async fn note_login_failure(
+        &self,
+        key: &str,
+        now: Millis,
+        forget_after: Duration,
+    ) -> Result<LoginFailures>;
+    /// The failures counted under `key`, unless forgotten by `now` (see
+    /// [`AgentDirectory::note_login_failure`]).
+    async fn login_failures(
+        &self,
+        key: &str,
+        now: Millis,
+        forget_after: Duration,
+    ) -> Result<Option<LoginFailures>>;
+    /// Forgets the failures under `key` (after a successful login).
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
 }
 
 /// A lease held on a key; give it back with [`Leases::release`].

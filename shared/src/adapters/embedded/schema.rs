@@ -105,6 +105,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX conversations_empty ON conversations (created_at) WHERE last_seq = 0;
     "#,
+    // 5: disabled agent accounts; failed-login counters (per account, per address).
+    r#"
+    ALTER TABLE agents ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE login_failures (
+        key     TEXT    PRIMARY KEY,
+        count   INTEGER NOT NULL,
+        last_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX login_failures_by_age ON login_failures (last_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -62,6 +62,7 @@ async fn given_committed_writes_when_the_store_is_reopened_then_all_are_there() 
             display_name: "Alice".into(),
             password_hash: "$argon2id$x".into(),
             queues: vec!["general".into()],
+            disabled: false,
             created_at: 3,
         };
         store.agents().create_agent(&account).await.unwrap();
@@ -234,11 +235,13 @@ async fn given_a_database_from_the_previous_version_when_opened_then_it_is_migra
         .await
         .unwrap();
     drop((conversations, store));
-    // What a build of schema version 2 left behind: no quick_replies column, no leases.
+    // What a build of schema version 2 left behind: no quick_replies column, no leases, no
+    // disabled agents or failed-login counters.
     let conn = rusqlite::Connection::open(dir.path().join("kefu.db")).unwrap();
     conn.execute_batch(
         "ALTER TABLE messages DROP COLUMN quick_replies; DROP TABLE leases;
-         DROP INDEX conversations_empty; PRAGMA user_version = 2;",
+         DROP INDEX conversations_empty; ALTER TABLE agents DROP COLUMN disabled;
+         DROP TABLE login_failures; PRAGMA user_version = 2;",
     )
     .unwrap();
     drop(conn);

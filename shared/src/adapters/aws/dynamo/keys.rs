@@ -60,6 +60,15 @@ pub(super) fn lease_sk(slot: u32) -> String {
     format!("SLOT#{slot}")
 }
 
+/// A failed-login counter lives in the agents' partition space (`AGENT#user:<name>`,
+/// `AGENT#addr:<address>`); usernames contain no `:`, so it never meets an account.
+pub(super) fn login_failures_pk(key: &str) -> String {
+    format!("AGENT#{key}")
+}
+
+/// Sort key of a failed-login counter.
+pub(super) const FAILURES: &str = "FAILURES";
+
 pub(super) fn queue_pk(queue: &str) -> String {
     format!("QUEUE#{queue}")
 }

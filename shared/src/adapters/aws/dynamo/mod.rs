@@ -9,7 +9,8 @@
 //! | message | `CONV#<id>` | `MSG#<seq:012>` | |
 //! | message-id marker | `CONV#<id>` | `MID#<message_id>` | `seq`; makes appends idempotent |
 //! | idempotency key | `IDEM#<key>` | `IDEM` | `value`, `expires_at` (TTL, epoch seconds), `expires_at_ms` |
-//! | agent | `AGENT#<username>` | `META` | |
+//! | agent | `AGENT#<username>` | `META` | `disabled` |
+//! | failed-login counter | `AGENT#user:<username>`, `AGENT#addr:<address>` | `FAILURES` | `failures`, `last_at` (ms), `expires_at` (TTL) |
 //! | lease | `LEASE#<key>` | `SLOT#<n>` | `holder`, `expires_at` (TTL), `expires_at_ms` |
 //!
 //! `gsi1` is a sparse index: only waiting conversations carry its keys, so querying one
