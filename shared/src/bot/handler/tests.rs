@@ -391,7 +391,11 @@ async fn given_others_waiting_ahead_when_the_customer_writes_after_the_handoff_t
     for n in 0..2 {
         let key = ConversationKey::new(Channel::Sms, format!("+86138000000{n:02}"));
         let mut other = store
-            .create(&Conversation::new(&key, Customer::default(), 1_000 + n))
+            .create(&Conversation::new(
+                &key,
+                Customer::default(),
+                now_millis() - 10_000 + n,
+            ))
             .await
             .expect("create");
         other
@@ -401,7 +405,7 @@ async fn given_others_waiting_ahead_when_the_customer_writes_after_the_handoff_t
                     priority: 5,
                     reason: "customer_request".into(),
                 },
-                1_000 + n,
+                now_millis() - 10_000 + n,
             )
             .expect("escalate");
         store.save(&mut other).await.expect("save");
