@@ -27,6 +27,11 @@ pub enum Error {
     /// Stored or queued data could not be decoded.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// Not attempted: what the work needs is paused (a channel's open circuit). Try again
+    /// after the duration; queue consumers give the message back without spending an
+    /// attempt.
+    #[error("paused; try again in {0:?}")]
+    Paused(std::time::Duration),
 }
 
 impl Error {

@@ -32,11 +32,11 @@ pub trait Backend: Send + Sync {
     /// A new, empty FIFO queue that no other test uses.
     async fn queue(&self) -> anyhow::Result<Arc<dyn MessageQueue>>;
 
-    /// A new, empty FIFO queue that moves a message to the returned dead-letter queue when
-    /// it is received after `max_receives` receives.
+    /// A new, empty FIFO queue that moves a message to the returned dead-letter queue after
+    /// `max_attempts` failed attempts (releases; deferred receives do not count).
     async fn queue_with_dead_letters(
         &self,
-        max_receives: u32,
+        max_attempts: u32,
     ) -> anyhow::Result<(Arc<dyn MessageQueue>, Arc<dyn MessageQueue>)>;
 
     /// The conversation store.
@@ -81,6 +81,12 @@ macro_rules! contract_suite {
                 let (queue, dead_letters) = b.queue_with_dead_letters(2).await?;
                 $crate::queue::poison_message_moves_to_dead_letters(queue, dead_letters, 2)
             },
+            queue_deferred_receives_spend_no_attempts(b) => {
+                let (queue, dead_letters) = b.queue_with_dead_letters(2).await?;
+                $crate::queue::deferred_receives_spend_no_attempts(queue, dead_letters, 2)
+            },
+            queue_delayed_give_back_holds_the_group(b) =>
+                $crate::queue::delayed_give_back_holds_the_group(b.queue().await?),
 
             store_create_then_get_round_trips(b) =>
                 $crate::store::create_then_get_round_trips(b.conversation_store().await?),

@@ -51,8 +51,11 @@ impl MessageQueue for FailingSends {
     async fn delete(&self, receipt: &str) -> kefu::Result<()> {
         self.inner.delete(receipt).await
     }
-    async fn release(&self, receipt: &str) -> kefu::Result<()> {
-        self.inner.release(receipt).await
+    async fn release(&self, delivery: &Delivery, delay: Duration) -> kefu::Result<()> {
+        self.inner.release(delivery, delay).await
+    }
+    async fn defer(&self, delivery: &Delivery, delay: Duration) -> kefu::Result<()> {
+        self.inner.defer(delivery, delay).await
     }
 }
 
@@ -317,27 +320,29 @@ impl System {
     }
 }
 
-/// Receives once and handles every message; returns how many were received.
+/// Receives once and handles the batch as the consumers do (in order per conversation, a
+/// failure holding back only its own); returns how many were received. What fails comes back
+/// at once: the pauses between retries are the consumers' business.
 async fn drain_once<F, Fut>(queue: &dyn MessageQueue, handle: F) -> usize
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = kefu::Result<()>>,
 {
+    use kefu::consumer::{Outcome, fifo_batch};
     let batch = queue
         .receive(10, Duration::from_secs(30), Duration::ZERO)
         .await
         .unwrap();
-    let n = batch.len();
-    let mut failed = false;
-    for delivery in batch {
-        if !failed && handle(delivery.body.clone()).await.is_ok() {
-            queue.delete(&delivery.receipt).await.unwrap();
-        } else {
-            failed = true;
-            queue.release(&delivery.receipt).await.unwrap();
-        }
+    let outcomes = fifo_batch(&batch, |body| handle(body.to_owned())).await;
+    for (delivery, outcome) in batch.iter().zip(outcomes) {
+        let outcome = match outcome {
+            Outcome::Failed(_) => Outcome::Failed(Duration::ZERO),
+            Outcome::Deferred(_) => Outcome::Deferred(Duration::ZERO),
+            Outcome::Done => Outcome::Done,
+        };
+        outcome.settle(queue, delivery).await.unwrap();
     }
-    n
+    batch.len()
 }
 
 fn authors(history: &[Message]) -> Vec<Author> {

@@ -3,12 +3,20 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use kefu::bot::handler::Bot;
+use kefu::ports::MessageQueue;
 use lambda_runtime::LambdaEvent;
 
-/// Handles one SQS batch: records in order, stopping at the first failure (FIFO).
+/// Handles one SQS batch from `inbound`: records in order per conversation, a failure
+/// holding back only its own conversation (see [`kefu::lambda::sqs_fifo_batch`]).
 pub async fn handle(
     bot: &Bot,
+    inbound: &dyn MessageQueue,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(kefu::lambda::sqs_fifo_batch(&event.payload, |body| bot.handle(body)).await)
+    Ok(
+        kefu::lambda::sqs_fifo_batch(&event.payload, inbound, |body| async move {
+            bot.handle(&body).await
+        })
+        .await,
+    )
 }

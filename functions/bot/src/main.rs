@@ -27,6 +27,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %kefu::cause_chain(&error), "FAQ index not loaded");
     }
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
+    let inbound = kefu::lambda::source_queue(
+        &aws,
+        "KEFU_INBOUND_QUEUE_URL",
+        "KEFU_INBOUND_DLQ_URL",
+        store.clone(),
+    )?;
+    let inbound = &inbound;
     let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
     let service_hours = config::service_hours()?;
     let bot = Rebuilt::new(secrets, move || {
@@ -55,7 +62,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     })?;
     let bot = &bot;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        let response = bot::handle(&bot.current(), event).await?;
+        let response = bot::handle(&bot.current(), inbound, event).await?;
         // Failed records come back from SQS; a rotated order API secret is re-read first.
         if !response.batch_item_failures.is_empty() {
             bot.refresh().await;

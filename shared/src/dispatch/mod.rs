@@ -6,16 +6,27 @@
 //! failures a few times with growing pauses; what still fails goes back to the queue, which
 //! redelivers it later and finally moves it to the dead-letter queue. Permanent failures
 //! are recorded on the message ("not delivered: reason") and never retried.
+//!
+//! Each channel has a circuit breaker (per process): after a few transient failures in a
+//! row its provider is taken to be down, and its replies are not attempted but given back
+//! to the queue ([`Error::Paused`]) to wait, spending none of their attempts, while one
+//! probe at a time (after 1 s, then doubling up to 5 minutes) finds out when it is back.
+//! The reply is already stored as pending, and its conversation's later replies wait
+//! behind it in the queue, so once the provider answers each is delivered once, in order.
 
 use crate::domain::{Channel, DeliveryState, NewMessage, OutboundMessage};
 use crate::ports::ConversationStore;
 use crate::{Error, Result};
 use async_trait::async_trait;
+use circuit::Circuit;
+pub use circuit::CircuitPolicy;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+mod circuit;
 
 /// Why a channel did not take a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,10 +125,11 @@ impl Bucket {
     }
 }
 
-/// One channel's sender and its rate.
+/// One channel's sender, its rate and its circuit.
 struct Route {
     sender: Arc<dyn ChannelSender>,
     bucket: Option<Mutex<Bucket>>,
+    circuit: Circuit,
 }
 
 /// Delivers outbound messages; see the module docs.
@@ -125,6 +137,7 @@ pub struct Dispatcher {
     store: Arc<dyn ConversationStore>,
     routes: HashMap<Channel, Route>,
     retry: RetryPolicy,
+    circuit: CircuitPolicy,
 }
 
 impl Dispatcher {
@@ -134,6 +147,7 @@ impl Dispatcher {
             store,
             routes: HashMap::new(),
             retry: RetryPolicy::default(),
+            circuit: CircuitPolicy::default(),
         };
         dispatcher.with_sender(Channel::Web, Arc::new(WebSender), None)
     }
@@ -146,7 +160,25 @@ impl Dispatcher {
         limit: Option<RateLimit>,
     ) -> Self {
         let bucket = limit.map(|limit| Mutex::new(Bucket::new(limit)));
-        self.routes.insert(channel, Route { sender, bucket });
+        let circuit = Circuit::new(self.circuit.clone());
+        self.routes.insert(
+            channel,
+            Route {
+                sender,
+                bucket,
+                circuit,
+            },
+        );
+        self
+    }
+
+    /// Opens each channel's circuit as `policy` says (default: after 3 transient failures
+    /// in a row, for 1 s doubling up to 5 minutes).
+    pub fn with_circuit(mut self, policy: CircuitPolicy) -> Self {
+        for route in self.routes.values_mut() {
+            route.circuit = Circuit::new(policy.clone());
+        }
+        self.circuit = policy;
         self
     }
 
@@ -164,12 +196,13 @@ impl Dispatcher {
                 bucket.lock().await.take().await;
             }
             match route.sender.send(message).await {
+                // Once the circuit is open, retrying in place only burns time.
                 Err(SendError::Transient(reason)) => match pauses.next() {
-                    Some(pause) => {
+                    Some(pause) if !route.circuit.is_open() => {
                         tracing::info!(%reason, "transient delivery failure; retrying");
                         tokio::time::sleep(*pause).await;
                     }
-                    None => return Err(SendError::Transient(reason)),
+                    _ => return Err(SendError::Transient(reason)),
                 },
                 done => return done,
             }
@@ -209,16 +242,29 @@ impl Dispatcher {
         }
         let state = match self.routes.get(&message.channel) {
             None => DeliveryState::Failed(format!("channel {} is not configured", message.channel)),
-            Some(route) => match self.deliver(route, &message).await {
-                Ok(()) => DeliveryState::Delivered,
-                Err(SendError::Permanent(reason)) => DeliveryState::Failed(reason),
-                Err(SendError::Transient(reason)) => {
-                    return Err(Error::backend(
-                        format!("delivering on {}", message.channel),
-                        anyhow::anyhow!(reason),
-                    ));
+            Some(route) => {
+                let pass = route.circuit.admit().map_err(|wait| {
+                    tracing::debug!(channel = %message.channel, ?wait, "channel paused; the reply waits");
+                    Error::Paused(wait)
+                })?;
+                match self.deliver(route, &message).await {
+                    Ok(()) => {
+                        pass.succeeded();
+                        DeliveryState::Delivered
+                    }
+                    Err(SendError::Permanent(reason)) => {
+                        pass.succeeded();
+                        DeliveryState::Failed(reason)
+                    }
+                    Err(SendError::Transient(reason)) => {
+                        pass.failed();
+                        return Err(Error::backend(
+                            format!("delivering on {}", message.channel),
+                            anyhow::anyhow!(reason),
+                        ));
+                    }
                 }
-            },
+            }
         };
         if let DeliveryState::Failed(reason) = &state {
             tracing::warn!(%reason, "not delivered");
@@ -371,6 +417,55 @@ mod tests {
         assert_eq!(
             delivery(&dispatcher, &message).await,
             DeliveryState::Failed(reason.into())
+        );
+    }
+
+    #[tokio::test]
+    async fn given_a_provider_failing_in_a_row_when_the_next_reply_comes_then_it_waits_unsent() {
+        let sender = Scripted::new(vec![transient(); 9]);
+        let (_dir, dispatcher, message) = setup(sender.clone()).await;
+        for _ in 0..3 {
+            assert!(dispatcher.handle(&message.to_json()).await.is_err());
+        }
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 9);
+
+        let result = dispatcher.handle(&message.to_json()).await;
+
+        assert!(
+            matches!(result, Err(Error::Paused(wait)) if wait <= Duration::from_secs(1)),
+            "{result:?}"
+        );
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 9, "not attempted");
+        assert_eq!(
+            delivery(&dispatcher, &message).await,
+            DeliveryState::Pending,
+            "stored, waiting"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_an_open_circuit_when_its_pause_passed_and_the_provider_is_back_then_the_reply_is_delivered_once()
+     {
+        let sender = Scripted::new(vec![transient(); 9]);
+        let (_dir, dispatcher, message) = setup(sender.clone()).await;
+        for _ in 0..3 {
+            assert!(dispatcher.handle(&message.to_json()).await.is_err());
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+
+        dispatcher
+            .handle(&message.to_json())
+            .await
+            .expect("the probe delivers");
+        dispatcher
+            .handle(&message.to_json())
+            .await
+            .expect("a redelivery is skipped");
+
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 10);
+        assert_eq!(
+            delivery(&dispatcher, &message).await,
+            DeliveryState::Delivered
         );
     }
 

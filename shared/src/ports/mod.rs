@@ -9,22 +9,32 @@ use crate::domain::{
 use async_trait::async_trait;
 use std::time::Duration;
 
-/// A message taken from a [`MessageQueue`]; invisible to others until deleted, released or
-/// its visibility timeout passes.
+/// A message taken from a [`MessageQueue`]; invisible to others until deleted, released,
+/// deferred or its visibility timeout passes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// Handle for [`MessageQueue::delete`] / [`MessageQueue::release`].
+    /// Handle for [`MessageQueue::delete`]; changes with every receive.
     pub receipt: String,
+    /// The queue's own id for the message, the same on every redelivery.
+    pub message_id: String,
     /// The FIFO group (the conversation id).
     pub group: String,
     /// The body as sent.
     pub body: String,
-    /// How many times it has been received, this time included.
+    /// How many times it has been received, this time included. Receives given back with
+    /// [`MessageQueue::defer`] are not counted where the queue can tell (the embedded
+    /// queue); SQS's `ApproximateReceiveCount` counts them.
     pub receive_count: u32,
 }
 
 /// A FIFO queue with one ordered group per conversation, a deduplication window and
 /// at-least-once delivery (SQS FIFO semantics). `inbound` and `outbound` are two of these.
+///
+/// A received message ends in one of three ways: [`delete`](MessageQueue::delete) (handled),
+/// [`release`](MessageQueue::release) (attempted and failed: one attempt spent; the queue
+/// moves it to its dead-letter queue after its last allowed attempt) or
+/// [`defer`](MessageQueue::defer) (not attempted: held behind an earlier failure of its
+/// group, or its channel paused; no attempt spent).
 #[async_trait]
 pub trait MessageQueue: Send + Sync {
     /// Enqueues `body` in `group`. A second send with the same `dedup_id` within the
@@ -43,8 +53,14 @@ pub trait MessageQueue: Send + Sync {
     /// Acknowledges a message: it is gone for good.
     async fn delete(&self, receipt: &str) -> Result<()>;
 
-    /// Gives a message back for immediate redelivery.
-    async fn release(&self, receipt: &str) -> Result<()>;
+    /// Ends a failed attempt: the message comes again after `delay` (zero: at once), or
+    /// moves to the dead-letter queue when that was its last allowed attempt. Its group
+    /// waits meanwhile.
+    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<()>;
+
+    /// Gives back a message that was received but not attempted: it comes again after
+    /// `delay` and this receive spends none of its attempts. Its group waits meanwhile.
+    async fn defer(&self, delivery: &Delivery, delay: Duration) -> Result<()>;
 }
 
 /// How long a conversation that never got a message lives: past `created_at` plus this it

@@ -36,19 +36,26 @@ impl Backend for Aws {
 
     async fn queue_with_dead_letters(
         &self,
-        max_receives: u32,
+        max_attempts: u32,
     ) -> anyhow::Result<(Arc<dyn MessageQueue>, Arc<dyn MessageQueue>)> {
         let client = aws_sdk_sqs::Client::new(&moto::aws_config().await);
         let name = moto::unique_name();
+        // As in template.yaml: the redrive policy counts every receive, so it is only a
+        // high backstop; the adapter counts attempts in the idempotency table.
         let (url, dead_letter_url) = provision::create_fifo_queue_with_dead_letters(
             &client,
             &format!("{name}.fifo"),
             &format!("{name}-dlq.fifo"),
-            max_receives,
+            100,
         )
         .await?;
+        let queue = SqsMessageQueue::new(client.clone(), url).with_dead_letters(
+            dead_letter_url.clone(),
+            max_attempts,
+            Arc::new(self.store.clone()),
+        );
         Ok((
-            Arc::new(SqsMessageQueue::new(client.clone(), url)),
+            Arc::new(queue),
             Arc::new(SqsMessageQueue::new(client, dead_letter_url)),
         ))
     }

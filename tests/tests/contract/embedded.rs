@@ -35,11 +35,11 @@ impl Backend for Embedded {
 
     async fn queue_with_dead_letters(
         &self,
-        max_receives: u32,
+        max_attempts: u32,
     ) -> anyhow::Result<(Arc<dyn MessageQueue>, Arc<dyn MessageQueue>)> {
         let name = unique("queue-");
         Ok((
-            Arc::new(self.store.queue(&name).with_max_receives(max_receives)),
+            Arc::new(self.store.queue(&name).with_max_receives(max_attempts)),
             Arc::new(self.store.dead_letter_queue(&name)),
         ))
     }

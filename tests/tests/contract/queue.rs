@@ -149,7 +149,7 @@ pub async fn release_redelivers_now(queue: Arc<dyn MessageQueue>) -> anyhow::Res
     let first = queue.receive(1, HOLD, WAIT).await?;
     assert_eq!(bodies(&first), ["retry me"]);
 
-    queue.release(&first[0].receipt).await?;
+    queue.release(&first[0], Duration::ZERO).await?;
 
     let again = collect(queue.as_ref(), 1, Duration::from_secs(2), true).await?;
     assert_eq!(bodies(&again), ["retry me"]);
@@ -189,21 +189,21 @@ pub async fn receive_waits_for_a_late_message(queue: Arc<dyn MessageQueue>) -> a
     Ok(())
 }
 
-/// GIVEN a message released `max_receives` times WHEN it is received again THEN it has
-/// moved to the dead-letter queue and no longer blocks its group.
+/// GIVEN a message released (attempted and failed) `max_attempts` times WHEN the queue is
+/// read again THEN it has moved to the dead-letter queue and no longer blocks its group.
 pub async fn poison_message_moves_to_dead_letters(
     queue: Arc<dyn MessageQueue>,
     dead_letters: Arc<dyn MessageQueue>,
-    max_receives: u32,
+    max_attempts: u32,
 ) -> anyhow::Result<()> {
     let group = unique("g");
     queue.send(&group, &unique("d"), "poison").await?;
     queue.send(&group, &unique("d"), "healthy").await?;
-    for attempt in 1..=max_receives {
+    for attempt in 1..=max_attempts {
         let got = queue.receive(1, HOLD, WAIT).await?;
         assert_eq!(bodies(&got), ["poison"], "attempt {attempt}");
         assert_eq!(got[0].receive_count, attempt);
-        queue.release(&got[0].receipt).await?;
+        queue.release(&got[0], Duration::ZERO).await?;
     }
 
     let next = collect(queue.as_ref(), 1, Duration::from_secs(2), true).await?;
@@ -212,5 +212,79 @@ pub async fn poison_message_moves_to_dead_letters(
     let dead = collect(dead_letters.as_ref(), 1, Duration::from_secs(2), true).await?;
     assert_eq!(bodies(&dead), ["poison"]);
     assert_eq!(dead[0].group, group);
+    Ok(())
+}
+
+/// GIVEN a message deferred (received, not attempted) many times WHEN it is then released
+/// THEN only the releases count: it moves to the dead-letter queue after `max_attempts`
+/// releases, not before, and keeps its place in its group meanwhile.
+pub async fn deferred_receives_spend_no_attempts(
+    queue: Arc<dyn MessageQueue>,
+    dead_letters: Arc<dyn MessageQueue>,
+    max_attempts: u32,
+) -> anyhow::Result<()> {
+    let group = unique("g");
+    queue.send(&group, &unique("d"), "waiting").await?;
+    queue.send(&group, &unique("d"), "behind").await?;
+    for round in 0..max_attempts * 3 {
+        let got = collect(queue.as_ref(), 1, Duration::from_secs(2), false).await?;
+        assert_eq!(bodies(&got[..1]), ["waiting"], "deferral {round}");
+        for delivery in &got {
+            queue.defer(delivery, Duration::ZERO).await?;
+        }
+    }
+    for attempt in 1..max_attempts {
+        let got = collect(queue.as_ref(), 1, Duration::from_secs(2), false).await?;
+        assert_eq!(bodies(&got[..1]), ["waiting"], "attempt {attempt}");
+        queue.release(&got[0], Duration::ZERO).await?;
+        for held in &got[1..] {
+            queue.defer(held, Duration::ZERO).await?;
+        }
+    }
+    let dead = collect(dead_letters.as_ref(), 1, ABSENCE, false).await?;
+    assert!(dead.is_empty(), "dead-lettered before its last attempt");
+
+    let last = collect(queue.as_ref(), 1, Duration::from_secs(2), false).await?;
+    assert_eq!(bodies(&last[..1]), ["waiting"]);
+    queue.release(&last[0], Duration::ZERO).await?;
+    for held in &last[1..] {
+        queue.defer(held, Duration::ZERO).await?;
+    }
+
+    let next = collect(queue.as_ref(), 1, Duration::from_secs(2), true).await?;
+    assert_eq!(bodies(&next), ["behind"]);
+    let dead = collect(dead_letters.as_ref(), 1, Duration::from_secs(2), true).await?;
+    assert_eq!(bodies(&dead), ["waiting"]);
+    Ok(())
+}
+
+/// GIVEN a received message WHEN it is released or deferred with a delay THEN it, and its
+/// group behind it, stay away for the delay and then come back in order.
+pub async fn delayed_give_back_holds_the_group(queue: Arc<dyn MessageQueue>) -> anyhow::Result<()> {
+    for defer in [false, true] {
+        let group = unique("g");
+        queue.send(&group, &unique("d"), "first").await?;
+        queue.send(&group, &unique("d"), "second").await?;
+        let got = queue.receive(10, HOLD, WAIT).await?;
+        assert_eq!(bodies(&got[..1]), ["first"]);
+        let delay = Duration::from_secs(2);
+        for (i, delivery) in got.iter().enumerate() {
+            if defer || i > 0 {
+                queue.defer(delivery, delay).await?;
+            } else {
+                queue.release(delivery, delay).await?;
+            }
+        }
+
+        let meanwhile = queue.receive(10, HOLD, Duration::from_secs(1)).await?;
+
+        assert!(
+            meanwhile.is_empty(),
+            "came back early: {:?}",
+            bodies(&meanwhile)
+        );
+        let again = collect(queue.as_ref(), 2, Duration::from_secs(5), true).await?;
+        assert_eq!(bodies(&again), ["first", "second"], "defer: {defer}");
+    }
     Ok(())
 }

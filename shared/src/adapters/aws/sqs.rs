@@ -1,11 +1,20 @@
 //! [`MessageQueue`] over an SQS FIFO queue.
+//!
+//! SQS counts every receive (`ApproximateReceiveCount`), including the receives of messages
+//! that were given back unattempted ([`MessageQueue::defer`]: held behind their group's
+//! failure, or waiting for a paused channel), and that count cannot be lowered. So with
+//! [`SqsMessageQueue::with_dead_letters`] the queue counts failed attempts itself, in the
+//! idempotency table, and moves a message to the dead-letter queue after its last allowed
+//! attempt; the queue's redrive policy stays as a high backstop for consumers that crash
+//! before they can count.
 
-use crate::ports::{Delivery, MessageQueue};
+use crate::ports::{Delivery, IdempotencyGuard, MessageQueue};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// SQS allows at most 10 messages per receive.
@@ -16,13 +25,36 @@ const MAX_WAIT_SECS: u64 = 20;
 const MAX_VISIBILITY_SECS: u64 = 12 * 60 * 60;
 /// Group and deduplication ids are at most 128 characters.
 const MAX_TOKEN_LEN: usize = 128;
+/// How long a failed attempt is remembered: SQS's longest message retention.
+const ATTEMPT_TTL: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
 /// An SQS FIFO queue (`*.fifo`, content-based deduplication off): the group is the
 /// `MessageGroupId`, the dedup id the `MessageDeduplicationId`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqsMessageQueue {
     client: Client,
     queue_url: String,
+    dead_letters: Option<DeadLetters>,
+}
+
+/// Where a message goes after its last allowed attempt, and the ledger of attempts.
+#[derive(Clone)]
+struct DeadLetters {
+    queue_url: String,
+    max_attempts: u32,
+    attempts: Arc<dyn IdempotencyGuard>,
+}
+
+impl std::fmt::Debug for SqsMessageQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsMessageQueue")
+            .field("queue_url", &self.queue_url)
+            .field(
+                "dead_letters",
+                &self.dead_letters.as_ref().map(|d| &d.queue_url),
+            )
+            .finish()
+    }
 }
 
 impl SqsMessageQueue {
@@ -31,6 +63,7 @@ impl SqsMessageQueue {
         Self {
             client,
             queue_url: queue_url.into(),
+            dead_letters: None,
         }
     }
 
@@ -38,6 +71,73 @@ impl SqsMessageQueue {
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }
+
+    /// Counts failed attempts in `attempts` and moves a message to `dead_letter_url` (a FIFO
+    /// queue) when its `max_attempts`-th attempt fails (at least 1). Without this, only the
+    /// queue's redrive policy moves messages, counting every receive.
+    pub fn with_dead_letters(
+        mut self,
+        dead_letter_url: impl Into<String>,
+        max_attempts: u32,
+        attempts: Arc<dyn IdempotencyGuard>,
+    ) -> Self {
+        self.dead_letters = Some(DeadLetters {
+            queue_url: dead_letter_url.into(),
+            max_attempts: max_attempts.max(1),
+            attempts,
+        });
+        self
+    }
+
+    /// Hides a received message for `delay` from now.
+    async fn hide(&self, receipt: &str, delay: Duration) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(clamp_i32(delay.as_secs(), MAX_VISIBILITY_SECS))
+            .send()
+            .await
+            .map_err(|e| Error::backend("changing an SQS message's visibility", e))?;
+        Ok(())
+    }
+
+    /// Moves a message to the dead-letter queue: sent there first (deduplicated by its
+    /// message id, so a retry of this move sends it once), then deleted here.
+    async fn dead_letter(&self, delivery: &Delivery, dead_letters: &DeadLetters) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(&dead_letters.queue_url)
+            .message_group_id(sqs_token(&delivery.group))
+            .message_deduplication_id(sqs_token(&delivery.message_id))
+            .message_body(&delivery.body)
+            .send()
+            .await
+            .map_err(|e| Error::backend("sending an SQS message to the dead-letter queue", e))?;
+        tracing::warn!(group = %delivery.group, attempts = dead_letters.max_attempts,
+            "message failed its last attempt; moved to the dead-letter queue");
+        self.delete(&delivery.receipt).await
+    }
+}
+
+/// Records the failed attempt of `delivery` and returns how many attempts failed so far
+/// (at most `max`). Attempt `n` is the key `sqs-attempt:<message id>:<n>`, written once with
+/// the receive count it failed on, so recording one receive twice counts it once.
+async fn record_failed_attempt(
+    ledger: &dyn IdempotencyGuard,
+    delivery: &Delivery,
+    max: u32,
+) -> Result<u32> {
+    let receive = delivery.receive_count.to_string();
+    for n in 1..=max {
+        let key = format!("sqs-attempt:{}:{n}", delivery.message_id);
+        match ledger.put_if_absent(&key, &receive, ATTEMPT_TTL).await? {
+            None => return Ok(n),
+            Some(earlier) if earlier == receive => return Ok(n),
+            Some(_) => {}
+        }
+    }
+    Ok(max)
 }
 
 #[async_trait]
@@ -95,16 +195,23 @@ impl MessageQueue for SqsMessageQueue {
         Ok(())
     }
 
-    async fn release(&self, receipt: &str) -> Result<()> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .map_err(|e| Error::backend("releasing an SQS message", e))?;
-        Ok(())
+    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
+        if let Some(dead_letters) = &self.dead_letters {
+            let failed = record_failed_attempt(
+                dead_letters.attempts.as_ref(),
+                delivery,
+                dead_letters.max_attempts,
+            )
+            .await?;
+            if failed >= dead_letters.max_attempts {
+                return self.dead_letter(delivery, dead_letters).await;
+            }
+        }
+        self.hide(&delivery.receipt, delay).await
+    }
+
+    async fn defer(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
+        self.hide(&delivery.receipt, delay).await
     }
 }
 
@@ -121,8 +228,12 @@ fn into_delivery(message: aws_sdk_sqs::types::Message) -> Result<Delivery> {
         .get(&MessageSystemAttributeName::ApproximateReceiveCount)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
+    let message_id = message
+        .message_id
+        .ok_or_else(|| Error::Corrupt("SQS message without message id".into()))?;
     Ok(Delivery {
         receipt,
+        message_id,
         group,
         body: message.body.unwrap_or_default(),
         receive_count,

@@ -1,6 +1,10 @@
 //! [`MessageQueue`] on SQLite with SQS FIFO semantics: ordered groups, a group blocked while
 //! one of its messages is in flight, a five-minute deduplication window, visibility timeouts,
-//! and poison messages moved to a dead-letter queue after too many receives.
+//! and poison messages moved to a dead-letter queue after too many attempts.
+//!
+//! `receive_count` counts attempts: a receive given back with [`MessageQueue::defer`] (not
+//! attempted) is taken off again, so a message held behind its group's failure, or waiting
+//! for its channel, never reaches the dead-letter queue for it.
 
 use super::db::{Db, SqlContext};
 use super::{millis, sql_limit};
@@ -8,15 +12,15 @@ use crate::domain::now_millis;
 use crate::ports::{Delivery, MessageQueue};
 use crate::{Error, Result};
 use async_trait::async_trait;
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// How many times a message is received before the next receive moves it to the
-/// dead-letter queue (SQS `maxReceiveCount`).
+/// How many failed attempts move a message to the dead-letter queue (a release after the
+/// fifth, or a receive after five attempts that ended without an answer, e.g. a crash).
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 /// A second send with the same deduplication id within this window is dropped.
 const DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
@@ -98,8 +102,9 @@ impl SqliteMessageQueue {
         }
     }
 
-    /// Moves a message to the dead-letter queue on the receive after its `max_receives`-th
-    /// (at least 1).
+    /// Moves a message to the dead-letter queue after `max_receives` attempts (at least 1):
+    /// when its `max_receives`-th attempt is released, or on the next receive when that
+    /// attempt never ended (its consumer crashed).
     pub fn with_max_receives(mut self, max_receives: u32) -> Self {
         self.max_receives = max_receives.max(1);
         self
@@ -306,20 +311,73 @@ impl MessageQueue for SqliteMessageQueue {
         Ok(())
     }
 
-    async fn release(&self, receipt: &str) -> Result<()> {
-        let (queue, receipt_owned) = (self.queue.name.clone(), receipt.to_owned());
-        let released = self
+    async fn release(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
+        let (queue, receipt) = (self.queue.name.clone(), delivery.receipt.clone());
+        let redrive = self
+            .dead_letters
+            .as_ref()
+            .map(|dlq| (dlq.name.clone(), self.max_receives));
+        let (released, dead) = self
             .db
             .write("release queue message", move |tx| {
+                let found = tx
+                    .query_row(
+                        "SELECT id, receive_count FROM queue_messages
+                         WHERE queue = ?1 AND receipt = ?2",
+                        params![queue, receipt],
+                        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, u32>(1)?)),
+                    )
+                    .optional()
+                    .context("find released message")?;
+                let Some((id, attempts)) = found else {
+                    return Ok((false, false));
+                };
+                if let Some((dlq, max_receives)) = &redrive
+                    && attempts >= *max_receives
+                {
+                    move_to_dead_letters(tx, id, dlq)?;
+                    return Ok((true, true));
+                }
+                let visible_at = now_millis().saturating_add(millis(delay));
                 tx.execute(
-                    "UPDATE queue_messages SET visible_at = 0 WHERE queue = ?1 AND receipt = ?2",
-                    params![queue, receipt_owned],
+                    "UPDATE queue_messages SET visible_at = ?1 WHERE id = ?2",
+                    params![visible_at, id],
                 )
-                .context("release queue message")
+                .context("release queue message")?;
+                Ok((true, false))
             })
             .await?;
-        if released == 0 {
+        if !released {
             tracing::debug!(queue = %self.queue.name, "release with a stale receipt ignored");
+            return Ok(());
+        }
+        if dead && let Some(dlq) = &self.dead_letters {
+            tracing::warn!(queue = %self.queue.name, dead_letters = %dlq.name,
+                group = %delivery.group, attempts = self.max_receives,
+                "message failed its last attempt; moved to the dead-letter queue");
+            dlq.wake.notify_waiters();
+        }
+        self.queue.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn defer(&self, delivery: &Delivery, delay: Duration) -> Result<()> {
+        let (queue, receipt) = (self.queue.name.clone(), delivery.receipt.clone());
+        let deferred = self
+            .db
+            .write("defer queue message", move |tx| {
+                // This receive was no attempt: take it off the count.
+                tx.execute(
+                    "UPDATE queue_messages
+                     SET visible_at = ?1, receive_count = MAX(receive_count - 1, 0)
+                     WHERE queue = ?2 AND receipt = ?3",
+                    params![now_millis().saturating_add(millis(delay)), queue, receipt],
+                )
+                .context("defer queue message")
+            })
+            .await?;
+        if deferred == 0 {
+            tracing::debug!(queue = %self.queue.name, "defer with a stale receipt ignored");
         } else {
             self.queue.wake.notify_waiters();
         }
@@ -335,7 +393,8 @@ const DELIVERABLE: &str = "FROM queue_messages m
                        WHERE b.queue = ?1 AND b.grp = m.grp AND b.visible_at > ?2)";
 
 /// Marks up to `max` messages in flight, oldest first, skipping groups that have a message
-/// in flight; moves messages received too often to the dead-letter queue instead.
+/// in flight; moves messages whose attempts are spent (a crashed consumer's last one) to the
+/// dead-letter queue instead.
 fn take_deliverable(
     tx: &Transaction<'_>,
     queue: &str,
@@ -387,6 +446,7 @@ fn take_deliverable(
         .context("mark message in flight")?;
         deliveries.push(Delivery {
             receipt,
+            message_id: id.to_string(),
             group,
             body,
             receive_count: receive_count.saturating_add(1),
@@ -477,7 +537,7 @@ mod tests {
                 (got[0].body.as_str(), got[0].receive_count),
                 ("poison", attempt)
             );
-            queue.release(&got[0].receipt).await.unwrap();
+            queue.release(&got[0], Duration::ZERO).await.unwrap();
         }
 
         let got = queue.receive(10, VISIBILITY, Duration::ZERO).await.unwrap();
@@ -514,7 +574,7 @@ mod tests {
         let queue = store.queue("outbound").with_max_receives(1);
         queue.send("g", "d1", "poison").await.unwrap();
         let got = queue.receive(1, VISIBILITY, Duration::ZERO).await.unwrap();
-        queue.release(&got[0].receipt).await.unwrap();
+        queue.release(&got[0], Duration::ZERO).await.unwrap();
         assert!(
             queue
                 .receive(1, VISIBILITY, Duration::ZERO)
