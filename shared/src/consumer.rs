@@ -13,9 +13,10 @@ use crate::ports::{Delivery, MessageQueue};
 use crate::{Error, cause_chain};
 pub use shutdown::{Shutdown, Trigger};
 use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -27,6 +28,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// The longest pause before a retry.
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How long a message waits when its group is still being handled by this pump.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
 
 /// What became of one record of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +156,8 @@ pub struct PumpConfig {
     pub visibility: Duration,
     /// Long-poll wait per receive.
     pub wait: Duration,
-    /// Groups handled at once.
+    /// Groups handled at once. Generous: a group whose provider hangs holds its slot until
+    /// it times out, and other groups must still find one.
     pub concurrency: usize,
 }
 
@@ -163,7 +167,7 @@ impl Default for PumpConfig {
             batch: 10,
             visibility: Duration::from_secs(30),
             wait: Duration::from_secs(1),
-            concurrency: 10,
+            concurrency: 64,
         }
     }
 }
@@ -184,6 +188,7 @@ pub async fn pump<F, Fut>(
     let handle = Arc::new(handle);
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut running = JoinSet::new();
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     while !shutdown.is_triggered() {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot,
@@ -205,6 +210,17 @@ pub async fn pump<F, Fut>(
         };
         let mut slot = Some(slot);
         for chain in by_group(batch.into_iter().enumerate().collect()) {
+            let group = chain[0].1.group.clone();
+            if !lock(&busy).insert(group.clone()) {
+                // Still being handled here (it outlived its visibility timeout): never two
+                // tasks for one conversation, so no reply goes out twice.
+                for (_, delivery) in &chain {
+                    if let Err(error) = queue.defer(delivery, BUSY_RETRY).await {
+                        tracing::warn!(error = %cause_chain(&error), "defer failed");
+                    }
+                }
+                continue;
+            }
             let slot = match slot.take() {
                 Some(slot) => slot,
                 None => match slots.clone().acquire_owned().await {
@@ -212,15 +228,20 @@ pub async fn pump<F, Fut>(
                     Err(_) => break,
                 },
             };
-            let (queue, handle) = (queue.clone(), handle.clone());
+            let (queue, handle, busy) = (queue.clone(), handle.clone(), busy.clone());
             running.spawn(async move {
                 let chain: Vec<Delivery> = chain.into_iter().map(|(_, d)| d).collect();
                 run_chain(queue.as_ref(), handle.as_ref(), &chain).await;
+                lock(&busy).remove(&group);
                 drop(slot);
             });
         }
     }
     while running.join_next().await.is_some() {}
+}
+
+fn lock(busy: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    busy.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Handles one group's messages in order and settles each at once.
@@ -287,7 +308,6 @@ pub mod shutdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     fn record(id: &str, group: &str, body: &str) -> Delivery {
         Delivery {

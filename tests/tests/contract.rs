@@ -85,8 +85,8 @@ macro_rules! contract_suite {
                 let (queue, dead_letters) = b.queue_with_dead_letters(2).await?;
                 $crate::queue::deferred_receives_spend_no_attempts(queue, dead_letters, 2)
             },
-            queue_delayed_give_back_holds_the_group(b) =>
-                $crate::queue::delayed_give_back_holds_the_group(b.queue().await?),
+            queue_delayed_give_back_hides_the_message(b) =>
+                $crate::queue::delayed_give_back_hides_the_message(b.queue().await?),
 
             store_create_then_get_round_trips(b) =>
                 $crate::store::create_then_get_round_trips(b.conversation_store().await?),
