@@ -204,6 +204,7 @@ async fn rig() -> Rig {
     let tokens = kefu::auth::TokenSigner::new("head-of-line-test-secret-0123456789").unwrap();
     let web = kefu::web::router(WebState {
         store: store.clone(),
+        polls: Arc::new(storage.leases()),
         inbound,
         tokens,
         shop_identity_secret: None,
