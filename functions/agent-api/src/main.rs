@@ -20,10 +20,12 @@ async fn main() -> Result<(), lambda_http::Error> {
             outbound.clone(),
         )?;
         let auth = state.auth;
-        Ok(kefu::agent::router(state).layer(axum::middleware::from_fn_with_state(
-            auth,
-            agent_api::request_context,
-        )))
+        Ok(
+            kefu::agent::router(state).layer(axum::middleware::from_fn_with_state(
+                auth,
+                agent_api::request_context,
+            )),
+        )
     })?;
     lambda_http::run(RetryOnAuthFailure::new(app)).await
 }
