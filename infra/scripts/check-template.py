@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # The ports each function's main.rs hands to its handler (the DynamoStore behind them).
 PORTS = {
     "WebApiFunction": {"ConversationStore", "Leases"},
-    "BotFunction": {"ConversationStore", "WorkQueue"},
+    # The bot and the dispatcher count SQS attempts in the idempotency table.
+    "BotFunction": {"ConversationStore", "WorkQueue", "IdempotencyGuard"},
     "DispatcherFunction": {"ConversationStore", "IdempotencyGuard"},
     "WechatWebhookFunction": {"IdempotencyGuard"},
     "SmsWebhookFunction": {"IdempotencyGuard"},
