@@ -1,15 +1,17 @@
 //! The agent-api Lambda: the console's HTTP API behind API Gateway. The routes live in
 //! [`kefu::agent`]; this crate reads the configuration, turns the claims verified by the
-//! HTTP API's JWT authorizer into an [`AgentIdentity`] (Cognito mode), and passes on the
-//! client address that login throttling counts by.
+//! HTTP API's JWT authorizer into an [`AgentIdentity`] (Cognito mode) once Cognito has
+//! confirmed that the token's account still stands, and passes on the client address that
+//! login throttling counts by.
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use kefu::agent::{AgentAuthMode, AgentIdentity, AgentState, LoginGate};
 use kefu::auth::TokenSigner;
 use kefu::config;
-use kefu::ports::{AgentDirectory, ConversationStore, MessageQueue, WorkQueue};
+use kefu::http::{ApiError, bearer_token};
+use kefu::ports::{AccountCheck, AgentDirectory, ConversationStore, MessageQueue, WorkQueue};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use std::net::{IpAddr, SocketAddr};
@@ -36,12 +38,24 @@ pub fn state_from_env(
     })
 }
 
+/// What [`request_context`] needs to know.
+#[derive(Clone)]
+pub struct Gateway {
+    /// `KEFU_AGENT_AUTH`.
+    pub auth: AgentAuthMode,
+    /// In `cognito` mode, asked on every request whether the caller's access token still
+    /// stands (a disabled, deleted or signed-out user is refused at once).
+    pub accounts: Option<Arc<dyn AccountCheck>>,
+}
+
 /// Middleware: from the API Gateway request context, copies the client's address
 /// (`sourceIp`) into a [`ConnectInfo`] extension and, in `cognito` mode, the JWT
-/// authorizer's verified claims into an [`AgentIdentity`] extension. Clients cannot set
-/// extensions, so only API Gateway's verified values can produce them.
+/// authorizer's verified claims into an [`AgentIdentity`] extension, once the account
+/// check accepts the bearer token (401 when it does not, 503 when Cognito cannot be
+/// asked). Clients cannot set extensions, so only API Gateway's verified values can
+/// produce them.
 pub async fn request_context(
-    State(auth): State<AgentAuthMode>,
+    State(gateway): State<Gateway>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -65,7 +79,28 @@ pub async fn request_context(
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(ip, 0)));
     }
-    if let (AgentAuthMode::Cognito, Some(identity)) = (auth, identity) {
+    if let (AgentAuthMode::Cognito, Some(identity)) = (gateway.auth, identity) {
+        if let Some(accounts) = &gateway.accounts {
+            let token = match bearer_token(request.headers()) {
+                Ok(token) => token,
+                Err(error) => return ApiError::from(error).into_response(),
+            };
+            match accounts.still_active(token).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return ApiError::unauthorized(
+                        "the account of this token is disabled, deleted or signed out",
+                    )
+                    .into_response();
+                }
+                Err(error) => {
+                    tracing::error!(error = %kefu::cause_chain(&error), "account check failed");
+                    let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    return ApiError::new(status, "the account could not be checked")
+                        .into_response();
+                }
+            }
+        }
         request.extensions_mut().insert(identity);
     }
     next.run(request).await
@@ -99,7 +134,13 @@ mod tests {
                     *record.lock().unwrap() = Some((identity, address));
                 }),
             )
-            .layer(axum::middleware::from_fn_with_state(auth, request_context));
+            .layer(axum::middleware::from_fn_with_state(
+                Gateway {
+                    auth,
+                    accounts: None,
+                },
+                request_context,
+            ));
         let event = include_str!("../../../infra/events/apigw-agent-queues.json");
         let request = lambda_http::request::from_str(event).expect("an API Gateway event");
         let request = request.map(|body| axum::body::Body::from(body.to_vec()));

@@ -1,6 +1,9 @@
 //! Wiring for the agent-api Lambda.
 
+use agent_api::Gateway;
 use kefu::adapters::aws::{Aws, Rebuilt, RetryOnAuthFailure};
+use kefu::agent::AgentAuthMode;
+use kefu::ports::AccountCheck;
 use kefu::{config, telemetry};
 use std::sync::Arc;
 
@@ -11,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let secrets = aws.load_secrets().await?;
     let store = Arc::new(aws.store(&config::required("KEFU_TABLE")?));
     let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
+    let accounts: Arc<dyn AccountCheck> = Arc::new(aws.cognito_accounts());
     // Rebuilt when a token fails to verify because the token secret was rotated.
     let app = Rebuilt::new(secrets, move || {
         let state = agent_api::state_from_env(
@@ -19,10 +23,13 @@ async fn main() -> Result<(), lambda_http::Error> {
             store.clone(),
             outbound.clone(),
         )?;
-        let auth = state.auth;
+        let gateway = Gateway {
+            auth: state.auth,
+            accounts: (state.auth == AgentAuthMode::Cognito).then(|| accounts.clone()),
+        };
         Ok(
             kefu::agent::router(state).layer(axum::middleware::from_fn_with_state(
-                auth,
+                gateway,
                 agent_api::request_context,
             )),
         )

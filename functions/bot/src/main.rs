@@ -36,6 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let inbound = &inbound;
     let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
     let service_hours = config::service_hours()?;
+    let rotation = secrets.clone();
     let bot = Rebuilt::new(secrets, move || {
         let bot = Bot::new(
             store.clone(),
@@ -54,7 +55,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok(match config::optional("KEFU_ORDER_API_URL") {
             Some(url) => {
                 let secret = config::required("KEFU_ORDER_API_SECRET")?;
-                let orders = HttpOrderSource::new(HttpOrderConfig::new(url, secret))?;
+                let rotation = rotation.clone();
+                let orders = HttpOrderSource::new(HttpOrderConfig::new(url, secret))?
+                    .with_key_refresh(Arc::new(move || {
+                        let rotation = rotation.clone();
+                        Box::pin(async move {
+                            let changed = rotation.refresh().await.ok()?;
+                            changed.then(|| config::optional("KEFU_ORDER_API_SECRET"))?
+                        })
+                    }));
                 bot.with_flows(Flows::new(Arc::new(orders), FlowConfig::default()))
             }
             None => bot,

@@ -7,6 +7,10 @@
 //! every call gives up after the configured timeout
 //! (2 s by default, connection included): a customer waits on it, and the bot hands off to
 //! a person on any [`OrderError`] rather than keep them waiting.
+//!
+//! When the shop refuses the signature (`401`/`403`) the secret may have been rotated:
+//! with a [`KeyRefresh`] the source asks for the current secret and, when it changed,
+//! sends the request once more under it.
 
 use crate::flows::{CancelOutcome, Order, OrderError, ReturnKind, ReturnTicket};
 use crate::ports::OrderSource;
@@ -16,7 +20,15 @@ use reqwest::{Method, StatusCode, Url, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+
+/// Re-reads the order API secret after the shop refused a signature: the new secret when
+/// it changed, `None` when it did not (or could not be read).
+pub type KeyRefresh =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send + Sync>;
 
 /// Header carrying the request's Unix time in seconds.
 pub const TIMESTAMP_HEADER: &str = "X-Kefu-Timestamp";
@@ -59,7 +71,8 @@ impl std::fmt::Debug for HttpOrderConfig {
 pub struct HttpOrderSource {
     client: reqwest::Client,
     base: Url,
-    secret: Vec<u8>,
+    secret: RwLock<Vec<u8>>,
+    refresh: Option<KeyRefresh>,
 }
 
 /// `POST …/cancel` body.
@@ -101,8 +114,17 @@ impl HttpOrderSource {
         Ok(Self {
             client,
             base,
-            secret: config.secret.into_bytes(),
+            secret: RwLock::new(config.secret.into_bytes()),
+            refresh: None,
         })
+    }
+
+    /// The same source, asking `refresh` for a rotated secret when a signature is refused.
+    pub fn with_key_refresh(self, refresh: KeyRefresh) -> Self {
+        Self {
+            refresh: Some(refresh),
+            ..self
+        }
     }
 
     /// `{base}/orders/{id}{suffix}`, or `None` for ids that are not plain tokens (they
@@ -125,15 +147,38 @@ impl HttpOrderSource {
         Some(url)
     }
 
-    /// Sends one signed request; returns the status and body.
+    /// Sends one signed request, and once more under a rotated secret if the first was
+    /// refused and the secret changed; returns the status and body.
     async fn send(
         &self,
         method: Method,
         url: Url,
         body: String,
     ) -> Result<(StatusCode, Vec<u8>), OrderError> {
+        let first = self.send_once(method.clone(), url.clone(), &body).await?;
+        let refused = matches!(first.0, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        let Some(refresh) = self.refresh.as_ref().filter(|_| refused) else {
+            return Ok(first);
+        };
+        let Some(secret) = refresh().await.filter(|s| !s.is_empty()) else {
+            return Ok(first);
+        };
+        tracing::info!("order API refused the signature; retrying with the rotated secret");
+        *self.secret.write().unwrap_or_else(PoisonError::into_inner) = secret.into_bytes();
+        self.send_once(method, url, &body).await
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: &str,
+    ) -> Result<(StatusCode, Vec<u8>), OrderError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signed = signature(&self.secret, method.as_str(), url.path(), &timestamp, &body);
+        let signed = {
+            let secret = self.secret.read().unwrap_or_else(PoisonError::into_inner);
+            signature(&secret, method.as_str(), url.path(), &timestamp, body)
+        };
         let mut request = self
             .client
             .request(method, url)
@@ -143,7 +188,7 @@ impl HttpOrderSource {
         if !body.is_empty() {
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(body);
+                .body(body.to_owned());
         }
         let response = request
             .send()
@@ -376,6 +421,57 @@ mod tests {
             "signature rejected: {:?}",
             requests[0]
         );
+    }
+
+    /// A source signing with `stale` whose refresh hook answers `rotated`, against the shop.
+    async fn rotated_shop(
+        rotated: Option<&'static str>,
+    ) -> (HttpOrderSource, Arc<Mutex<Vec<Seen>>>) {
+        let (source, log) = shop(
+            |seen| {
+                if seen.signature_ok {
+                    (200, ORDER_JSON)
+                } else {
+                    (401, "")
+                }
+            },
+            Duration::ZERO,
+        )
+        .await;
+        let base = source.base.to_string();
+        let source = HttpOrderSource::new(HttpOrderConfig::new(base, "stale-secret"))
+            .expect("valid config")
+            .with_key_refresh(Arc::new(move || {
+                Box::pin(async move { rotated.map(str::to_owned) })
+            }));
+        (source, log)
+    }
+
+    #[tokio::test]
+    async fn given_a_rotated_secret_when_the_shop_refuses_the_old_one_then_the_request_is_signed_again_once()
+     {
+        let (source, log) = rotated_shop(Some(SECRET)).await;
+        let order = source
+            .order("123456")
+            .await
+            .expect("answered after the retry");
+        assert!(order.is_some());
+        let signed: Vec<bool> = seen(&log).iter().map(|s| s.signature_ok).collect();
+        assert_eq!(signed, [false, true]);
+        // The rotated secret is kept: the next request is signed right at once.
+        source.order("123456").await.expect("answered");
+        assert_eq!(seen(&log).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn given_an_unchanged_secret_when_the_shop_refuses_it_then_the_refusal_stands_without_a_retry()
+     {
+        let (source, log) = rotated_shop(None).await;
+        assert!(matches!(
+            source.order("123456").await,
+            Err(OrderError::Status(401))
+        ));
+        assert_eq!(seen(&log).len(), 1);
     }
 
     #[tokio::test]

@@ -6,7 +6,10 @@
 //!    of each entry's nearest paraphrases by wording and by meaning, blended as calibrated
 //!    when the index was built):
 //!    the confidence is the probability that the best entry is the right one.
-//! 3. The decision: answer at or above the threshold (calibrated at build time, see
+//! 3. A message that holds one of the best entry's paraphrases whole, with a few words
+//!    around it ("这个商品什么时候发货" ⊃ "什么时候发货"), gets that entry when the runner-up
+//!    holds none as long: the two signals agree, so the threshold does not have to.
+//! 4. The decision: answer at or above the threshold (calibrated at build time, see
 //!    [`crate::bot::calibrate`], unless configured); ask the customer to choose when the
 //!    two best entries together reach it and the second is nearly as likely as the first
 //!    ([`Decision::Clarify`], their reply goes through [`resolve_pick`]); else no answer.
@@ -106,6 +109,15 @@ impl FaqIndex {
         if first.probability >= threshold {
             return Decision::Answer(best);
         }
+        let message = text::normalize(text);
+        let held = self.longest_held_paraphrase(first.class as usize, &message);
+        if held * 2 >= message.chars().filter(|c| *c != ' ').count()
+            && second
+                .is_none_or(|s| self.longest_held_paraphrase(s.class as usize, &message) < held)
+            && held >= MIN_HELD_CHARS
+        {
+            return Decision::Answer(best);
+        }
         if let Some(second) = second
             && first.probability + p2 >= threshold
             && p2 >= config.clarify_ratio * first.probability
@@ -118,6 +130,18 @@ impl FaqIndex {
         Decision::NoAnswer { best: Some(best) }
     }
 
+    /// Characters (spaces aside) of the longest paraphrase of `entry` that `message`
+    /// (normalised) holds whole, on word boundaries; 0 when none.
+    fn longest_held_paraphrase(&self, entry: usize, message: &str) -> usize {
+        self.entries()[entry]
+            .paraphrases()
+            .map(text::normalize)
+            .filter(|paraphrase| holds_whole(message, paraphrase))
+            .map(|paraphrase| paraphrase.chars().filter(|c| *c != ' ').count())
+            .max()
+            .unwrap_or(0)
+    }
+
     fn found(&self, entry: usize, confidence: f32, score: f32) -> Match {
         let entry = &self.entries()[entry];
         Match {
@@ -128,6 +152,29 @@ impl FaqIndex {
             confidence: confidence.clamp(0.0, 1.0),
         }
     }
+}
+
+/// The shortest paraphrase that counts when held inside a longer message: shorter ones
+/// ("退货", "refund") are single topics, not questions.
+const MIN_HELD_CHARS: usize = 4;
+
+/// Whether `message` holds `part` whole: not empty, and where either touches a word of
+/// letters or digits, not cut out of a longer one ("ship" is not held in "shipping").
+fn holds_whole(message: &str, part: &str) -> bool {
+    let Some(first) = part.chars().next() else {
+        return false;
+    };
+    let last = part.chars().next_back().unwrap_or(first);
+    let joins = |c: Option<char>, edge: char| {
+        c.is_some_and(|c| c.is_alphanumeric() && !text::is_cjk(c))
+            && edge.is_alphanumeric()
+            && !text::is_cjk(edge)
+    };
+    message.match_indices(part).any(|(start, _)| {
+        let before = message[..start].chars().next_back();
+        let after = message[start + part.len()..].chars().next();
+        !joins(before, first) && !joins(after, last)
+    })
 }
 
 /// Ordinal words, by the position (0-based) they pick.
@@ -335,6 +382,34 @@ mod tests {
             let threshold = INDEX.calibrated_threshold(text);
             assert!(threshold > 0.0 && threshold <= 1.0, "{text}: {threshold}");
         }
+    }
+
+    #[test]
+    fn given_a_paraphrase_held_whole_when_asked_then_its_entry_answers_below_the_threshold() {
+        let strict = MatcherConfig {
+            threshold: Some(0.999),
+            ..MatcherConfig::default()
+        };
+        let entry = |text: &str| match INDEX.answer_with(text, &strict) {
+            Decision::Answer(found) => Some(found.entry_id),
+            _ => None,
+        };
+        assert_eq!(entry("我想问下能发顺丰吗").as_deref(), Some("courier"));
+        assert_eq!(
+            entry("hi, do you take credit cards?").as_deref(),
+            Some("en-payment")
+        );
+        // Too little of the message is the paraphrase to be sure of it.
+        assert_eq!(entry("我想问一下你们仓库那边到底能发顺丰吗"), None);
+    }
+
+    #[test]
+    fn given_a_part_cut_out_of_a_word_when_checked_then_it_is_not_held_whole() {
+        assert!(holds_whole("can i return it", "return"));
+        assert!(holds_whole("这个商品什么时候发货", "什么时候发货"));
+        assert!(!holds_whole("returned items", "return"));
+        assert!(!holds_whole("reship it", "ship"));
+        assert!(!holds_whole("anything", ""));
     }
 
     #[test]

@@ -196,6 +196,15 @@ pub trait AgentDirectory: Send + Sync {
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 }
 
+/// Asks the identity provider whether an access token it issued still stands: a JWT
+/// verified by its signature alone outlives the account it names.
+#[async_trait]
+pub trait AccountCheck: Send + Sync {
+    /// `false` when the account is disabled or deleted or the token was signed out or
+    /// revoked; an error when the provider could not be asked.
+    async fn still_active(&self, access_token: &str) -> Result<bool>;
+}
+
 /// A lease held on a key; give it back with [`Leases::release`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {

@@ -67,6 +67,12 @@ impl Aws {
         S3BlobStore::new(self.s3.clone(), bucket, "")
     }
 
+    /// Checks agents' Cognito access tokens with `GetUser` (see [`super::CognitoAccounts`]).
+    #[cfg(feature = "cognito")]
+    pub fn cognito_accounts(&self) -> super::CognitoAccounts {
+        super::CognitoAccounts::new(aws_sdk_cognitoidentityprovider::Client::new(&self.config))
+    }
+
     /// Sends email through SESv2, in `configuration_set` when given.
     #[cfg(feature = "aws-senders")]
     pub fn ses_transport(&self, configuration_set: Option<String>) -> super::SesTransport {

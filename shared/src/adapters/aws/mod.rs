@@ -10,6 +10,7 @@
 //! | [`ConversationStore`](crate::ports::ConversationStore), [`WorkQueue`](crate::ports::WorkQueue), [`IdempotencyGuard`](crate::ports::IdempotencyGuard), [`AgentDirectory`](crate::ports::AgentDirectory), [`Leases`](crate::ports::Leases) | [`DynamoStore`] |
 //! | [`BlobStore`](crate::ports::BlobStore) | [`S3BlobStore`] |
 //! | secret settings ([`crate::config`]) | [`Secrets`] (Secrets Manager), with [`Rebuilt`] and [`RetryOnAuthFailure`] for rotation |
+//! | [`AccountCheck`](crate::ports::AccountCheck) (feature `cognito`) | `CognitoAccounts` (`GetUser`) |
 //! | [`MailTransport`](crate::channels::email::MailTransport) (feature `aws-senders`) | `SesTransport` (SESv2) |
 //! | [`ChannelSender`](crate::dispatch::ChannelSender) for SMS (feature `aws-senders`) | `SnsSmsSender` (SNS `Publish`) |
 //!
@@ -17,6 +18,8 @@
 //! `template.yaml` does.
 
 mod clients;
+#[cfg(feature = "cognito")]
+mod cognito;
 mod config;
 mod dynamo;
 pub mod provision;
@@ -29,6 +32,8 @@ mod sns_sms;
 mod sqs;
 
 pub use clients::Aws;
+#[cfg(feature = "cognito")]
+pub use cognito::CognitoAccounts;
 pub use config::{FORCE_PATH_STYLE_ENV, s3_client, sdk_config};
 pub use dynamo::{DynamoStore, PARTITION_PREFIXES};
 pub use s3::S3BlobStore;

@@ -289,6 +289,13 @@ async fn given_a_greeting_inside_a_question_when_asked_then_the_question_is_answ
 }
 
 #[tokio::test]
+async fn given_a_paraphrase_with_words_around_it_when_asked_then_its_entry_answers() {
+    let mut shop = Shop::open().await;
+    let reply = shop.reply("这个商品什么时候发货").await;
+    assert!(reply.contains("48小时内发货"), "{reply}");
+}
+
+#[tokio::test]
 async fn given_an_unhelpful_answer_when_the_customer_says_so_then_an_apology_and_a_person_are_offered()
  {
     for (feedback, apology, offer) in [
