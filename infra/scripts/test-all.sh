@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The kefu test command: installs what the tests need on a Debian machine, then runs
 # every test layer (format, template checks, lints, unit/handler/contract tests, Lambda
-# runtime tests, browser tests). Runs from any directory; exits non-zero on the first
+# runtime tests, `sam build` of one function, browser tests). Runs from any directory; exits non-zero on the first
 # failing step and names it.
 #
 # Environment:
 #   KEFU_SKIP   comma-separated steps to skip, for quick local runs
-#               (fmt, clippy, test, lambda, browser, template)
+#               (fmt, clippy, test, lambda, sam, browser, template)
 #   CI          when "true": non-incremental, colourless cargo output
 set -euo pipefail
 
@@ -216,6 +216,17 @@ if ! skipped lambda; then
     else
         not_present "$lambda_tests"
     fi
+fi
+
+if ! skipped sam; then
+    # The documented deploy build, exactly as the README gives it, for the smallest
+    # function (all eight take about 15 minutes cold, past the CI budget).
+    section "sam build (WechatWebhookFunction)"
+    bash infra/scripts/sam-build.sh WechatWebhookFunction
+    bootstrap=".aws-sam/build/WechatWebhookFunction/bootstrap"
+    [[ -x "$bootstrap" ]] || { echo "sam build produced no $bootstrap" >&2; exit 1; }
+    echo "$bootstrap: $(du -h "$bootstrap" | cut -f1)"
+    step_done
 fi
 
 if ! skipped browser; then
