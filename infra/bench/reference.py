@@ -3,7 +3,7 @@
 Usage: reference.py <dataset folder>   (faq.jsonl, queries.jsonl)
 Prints one JSON object: top1_accuracy, accuracy_at_wrong_10 (confidence = best BM25 score
 over the sum of the top two, swept over all thresholds), p50_us, p99_us (one query at a
-time), index_build_ms. Same metric definitions as kefu::bot::eval.
+time), index_build_ms. Same metric definitions as kefu_faq::eval.
 """
 import json
 import re

@@ -6,8 +6,6 @@
 //! `<NAME>_SECRET_ID` variables) and publishes them here with [`set_secret`]; a published
 //! value takes precedence over the variable of the same name.
 
-use crate::bot::hours::ServiceHours;
-use crate::bot::policy::EscalationPolicy;
 use anyhow::{Context, bail};
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
@@ -101,31 +99,4 @@ pub fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
         Some("0" | "false" | "no") => Ok(false),
         Some(_) => bail!("environment variable {name} must be true or false"),
     }
-}
-
-/// The bot's escalation policy: the defaults of [`EscalationPolicy`], overridden by
-/// `KEFU_ESCALATE_SENTIMENT`, `KEFU_ESCALATE_AFTER_MISSES`, `KEFU_ESCALATE_COMPLAINTS`,
-/// `KEFU_VIP_CUSTOMERS`, `KEFU_VIP_DIRECT` and `KEFU_PRIORITY_{VIP,COMPLAINT,NEGATIVE,DEFAULT}`.
-pub fn escalation_policy() -> anyhow::Result<EscalationPolicy> {
-    let d = EscalationPolicy::default();
-    let policy = EscalationPolicy {
-        negative_threshold: number("KEFU_ESCALATE_SENTIMENT", d.negative_threshold)?,
-        no_answer_limit: number("KEFU_ESCALATE_AFTER_MISSES", d.no_answer_limit)?,
-        escalate_complaints: flag("KEFU_ESCALATE_COMPLAINTS", d.escalate_complaints)?,
-        vip_customers: list("KEFU_VIP_CUSTOMERS", &[]),
-        vip_direct: flag("KEFU_VIP_DIRECT", d.vip_direct)?,
-        vip_priority: number("KEFU_PRIORITY_VIP", d.vip_priority)?,
-        complaint_priority: number("KEFU_PRIORITY_COMPLAINT", d.complaint_priority)?,
-        negative_priority: number("KEFU_PRIORITY_NEGATIVE", d.negative_priority)?,
-        default_priority: number("KEFU_PRIORITY_DEFAULT", d.default_priority)?,
-    };
-    policy.validate()?;
-    Ok(policy)
-}
-
-/// `KEFU_SERVICE_HOURS` (see [`ServiceHours`] for the format; unset: around the clock). A
-/// typo stops the start-up rather than telling customers no one is there.
-pub fn service_hours() -> anyhow::Result<ServiceHours> {
-    let spec = optional("KEFU_SERVICE_HOURS").unwrap_or_default();
-    ServiceHours::parse(&spec).context("KEFU_SERVICE_HOURS")
 }

@@ -11,9 +11,9 @@
 mod support;
 
 use kefu::adapters::aws::S3BlobStore;
-use kefu::bot::{FaqEntry, FaqLibrary, publish};
 use kefu::consumer::shutdown::shutdown;
 use kefu::ports::BlobStore;
+use kefu_bot::{FaqEntry, FaqLibrary, publish};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::moto;
@@ -187,7 +187,7 @@ fn faq_questions() -> Vec<String> {
         .map(|e| e.question)
         // A question that asks for a person hands the conversation over and the bot goes
         // quiet: not what this bench measures.
-        .filter(|q| !kefu::bot::wants_human(q))
+        .filter(|q| !kefu_bot::wants_human(q))
         .collect()
 }
 
@@ -256,10 +256,10 @@ async fn load_in_child(bucket: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The synthetic FAQ of [`kefu::bot::synthetic::faq`] as a JSONL source.
+/// The synthetic FAQ of [`kefu_bot::synthetic::faq`] as a JSONL source.
 fn generated_faq(n: usize) -> Vec<u8> {
     let mut out = String::new();
-    for entry in kefu::bot::synthetic::faq(n) {
+    for entry in kefu_bot::synthetic::faq(n) {
         out.push_str(&serde_json::to_string(&entry).expect("entries serialise"));
         out.push('\n');
     }

@@ -11,8 +11,6 @@ use axum::extract::State;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
-use kefu::bot::handler::{Bot, BotConfig};
-use kefu::bot::library::{FaqLibrary, publish};
 use kefu::channels::wechat::{WechatConfig, WechatSender};
 use kefu::consumer::shutdown::shutdown;
 use kefu::consumer::{PumpConfig, Trigger, pump};
@@ -23,6 +21,8 @@ use kefu::domain::{
 };
 use kefu::ports::{BlobStore, ConversationStore, IdempotencyGuard, MessageQueue, send_outbound};
 use kefu::web::{WebConfig, WebState};
+use kefu_bot::handler::{Bot, BotConfig};
+use kefu_bot::library::{FaqLibrary, publish};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,10 +15,10 @@ use kefu::adapters::http_orders::{
     HttpOrderConfig, HttpOrderSource, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature,
 };
 use kefu::domain::Customer;
-use kefu::flows::{
+use kefu::ports::OrderSource;
+use kefu_bot::flows::{
     CancelOutcome, FlowConfig, FlowInput, Flows, OrderError, OrderStatus, ReturnKind, handoff,
 };
-use kefu::ports::OrderSource;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

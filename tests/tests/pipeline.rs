@@ -10,13 +10,13 @@ use http_body_util::BodyExt;
 use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
 use kefu::agent::{AgentAuthMode, AgentState, ensure_agent};
 use kefu::auth::TokenSigner;
-use kefu::bot::handler::{Bot, BotConfig};
-use kefu::bot::library::{FaqLibrary, publish};
 use kefu::dispatch::Dispatcher;
 use kefu::domain::{Author, ConversationId, ConversationState, Message};
-use kefu::flows::{FlowConfig, Flows};
 use kefu::ports::{BlobStore, ConversationStore, Delivery, MessageQueue};
 use kefu::web::{WebConfig, WebState};
+use kefu_bot::flows::{FlowConfig, Flows};
+use kefu_bot::handler::{Bot, BotConfig};
+use kefu_bot::library::{FaqLibrary, publish};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -496,7 +496,7 @@ async fn given_two_unanswerable_messages_in_a_row_then_the_bot_hands_off_with_re
         "{}",
         history[3].text
     );
-    let logged = kefu::bot::unanswered::list(&system.storage.blobs(), None)
+    let logged = kefu_bot::unanswered::list(&system.storage.blobs(), None)
         .await
         .unwrap();
     assert_eq!(

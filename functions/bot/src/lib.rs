@@ -1,9 +1,9 @@
 //! The bot Lambda: an SQS FIFO trigger on the inbound queue, reporting partial batch
-//! failures. The decisions live in [`kefu::bot::handler::Bot`].
+//! failures. The decisions live in [`kefu_bot::handler::Bot`].
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use kefu::bot::handler::Bot;
 use kefu::ports::MessageQueue;
+use kefu_bot::handler::Bot;
 use lambda_runtime::LambdaEvent;
 
 /// Handles one SQS batch from `inbound`: records in order per conversation, a failure

@@ -2,17 +2,17 @@
 
 use kefu::adapters::aws::{Aws, Rebuilt};
 use kefu::adapters::http_orders::{HttpOrderConfig, HttpOrderSource};
-use kefu::bot::handler::{Bot, BotConfig};
-use kefu::bot::library::FaqLibrary;
-use kefu::flows::{FlowConfig, Flows};
 use kefu::{config, telemetry};
+use kefu_bot::flows::{FlowConfig, Flows};
+use kefu_bot::handler::{Bot, BotConfig};
+use kefu_bot::library::FaqLibrary;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init(&config::or("KEFU_LOG", "info"), true);
-    kefu::bot::sentiment::warm_up();
+    kefu::sentiment::warm_up();
     let aws = Aws::from_env().await;
     let secrets = aws.load_secrets().await?;
     config::install_id_secret()?;
@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     )?;
     let inbound = &inbound;
     let outbound = Arc::new(aws.queue(&config::required("KEFU_OUTBOUND_QUEUE_URL")?));
-    let service_hours = config::service_hours()?;
+    let service_hours = kefu_bot::config::service_hours()?;
     let rotation = secrets.clone();
     let bot = Rebuilt::new(secrets, move || {
         let bot = Bot::new(
@@ -50,7 +50,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             },
         )
         .with_work_queue(store.clone())
-        .with_policy(config::escalation_policy()?);
+        .with_policy(kefu_bot::config::escalation_policy()?);
         // Task flows need the shop's order API; without it the bot answers from the FAQ only.
         Ok(match config::optional("KEFU_ORDER_API_URL") {
             Some(url) => {

@@ -1,14 +1,14 @@
 //! The FAQ indexer Lambda: an S3 `ObjectCreated` trigger on `faq/source/`. Each new source
 //! is parsed strictly, built into a tantivy index and published as a new immutable version
-//! with a `CURRENT` pointer (see [`kefu::bot::library::publish`]), calibrated on the
+//! with a `CURRENT` pointer (see [`kefu_bot::library::publish`]), calibrated on the
 //! source's labelled validation file (`faq/validation/<name>.jsonl`) when there is one, for
 //! the wrong-answer rate `KEFU_FAQ_TARGET_WRONG_RATE`. A malformed source or validation file
 //! fails the invocation with its line-numbered report, and the current version stays.
 
 use aws_lambda_events::event::s3::S3Event;
-use kefu::bot::calibrate::TargetWrongRate;
-use kefu::bot::library::publish_with;
 use kefu::ports::BlobStore;
+use kefu_bot::calibrate::TargetWrongRate;
+use kefu_bot::library::publish_with;
 use lambda_runtime::LambdaEvent;
 
 /// Where FAQ sources live in the bucket.

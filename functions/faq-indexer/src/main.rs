@@ -1,8 +1,8 @@
 //! Wiring for the FAQ indexer Lambda.
 
 use kefu::adapters::aws::Aws;
-use kefu::bot::calibrate::TargetWrongRate;
 use kefu::{config, telemetry};
+use kefu_bot::calibrate::TargetWrongRate;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]

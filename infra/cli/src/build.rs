@@ -8,9 +8,9 @@ use crate::progress::Progress;
 use crate::source::{Source, read_questions};
 use crate::target::TargetArgs;
 use anyhow::Context;
-use kefu::bot::FaqIndex;
-use kefu::bot::calibrate::unknown_labels;
-use sha2::{Digest, Sha256};
+use kefu_bot::FaqIndex;
+use kefu_bot::calibrate::unknown_labels;
+use kefu_bot::library::version_name;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -83,17 +83,6 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// `YYYYMMDDTHHMMSSmmmZ-<first 8 hex of the bundle's SHA-256>`: the naming of
-/// `kefu::bot::library` (kept identical, so a built bundle can be uploaded as a version).
-fn version_name(at: chrono::DateTime<chrono::Utc>, bundle: &[u8]) -> String {
-    let digest = Sha256::digest(bundle);
-    format!(
-        "{}-{}",
-        at.format("%Y%m%dT%H%M%S%3fZ"),
-        hex::encode(&digest[..4])
-    )
-}
-
 /// Writes `<dir>/<name>` through a temporary file in `dir`, so the bundle is never seen
 /// half-written.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
@@ -103,17 +92,4 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<Path
     std::fs::write(&staging, bytes).with_context(|| format!("writing {}", staging.display()))?;
     std::fs::rename(&staging, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn given_a_time_and_bundle_when_named_then_sortable_time_and_content_digest() {
-        let at = chrono::DateTime::from_timestamp_millis(1_717_243_200_123).expect("time");
-        let name = version_name(at, b"bundle");
-        let digest = hex::encode(&Sha256::digest(b"bundle")[..4]);
-        assert_eq!(name, format!("20240601T120000123Z-{digest}"));
-    }
 }

@@ -5,7 +5,7 @@ use crate::Outcome;
 use crate::output;
 use crate::progress::Progress;
 use crate::source::Source;
-use kefu::bot::FaqEntry;
+use kefu_bot::FaqEntry;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -3,13 +3,13 @@
 //! Builds an index in memory from the FAQ (calibrated on `--val` when given, else on the
 //! FAQ's own paraphrases), answers every question as the bot would and prints a table;
 //! with `--format json` the last line of stdout is one JSON object with the figures.
-//! The evaluation itself is `kefu::bot::eval`.
+//! The evaluation itself is `kefu_bot::eval`.
 
 use crate::source::read_questions;
 use crate::target::TargetArgs;
 use anyhow::Context;
-use kefu::bot::eval::{EvalReport, evaluate};
-use kefu::bot::{SourceFormat, parse_source};
+use kefu_bot::eval::{EvalReport, evaluate};
+use kefu_bot::{SourceFormat, parse_source};
 use std::io::Write;
 use std::path::PathBuf;
 

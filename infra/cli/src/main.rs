@@ -75,9 +75,10 @@ fn main() -> ExitCode {
         Err(error) => {
             output::error(&error);
             // A file read whole and found malformed is invalid input, like a bad source.
-            let invalid = error
-                .chain()
-                .any(|cause| matches!(cause.downcast_ref(), Some(kefu::Error::Invalid(_))));
+            let invalid = error.chain().any(|cause| {
+                matches!(cause.downcast_ref(), Some(kefu::Error::Invalid(_)))
+                    || matches!(cause.downcast_ref(), Some(kefu_faq::Error::Invalid(_)))
+            });
             ExitCode::from(if invalid { EXIT_INVALID } else { EXIT_ERROR })
         }
     }

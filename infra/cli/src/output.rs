@@ -3,7 +3,7 @@
 //! Commands write through `io::Write` handles rather than `println!`: a closed pipe
 //! (`kefu … | head`) becomes an error that ends the command instead of a panic.
 
-use kefu::bot::SourceErrors;
+use kefu_bot::SourceErrors;
 use std::io::{self, Write};
 use std::path::Path;
 

@@ -10,7 +10,7 @@ use crate::source::{Source, read_questions};
 use crate::store::{self, Missing, StoreArgs};
 use crate::target::TargetArgs;
 use anyhow::Context;
-use kefu::bot::library::{SOURCE_PREFIX, validation_key};
+use kefu_bot::library::{SOURCE_PREFIX, validation_key};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -61,7 +61,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         .await
         .with_context(|| format!("uploading {key} to {target}"))?;
     progress.stage("building and publishing");
-    let published = kefu::bot::library::publish_with(blobs.as_ref(), &key, rate)
+    let published = kefu_bot::library::publish_with(blobs.as_ref(), &key, rate)
         .await
         .with_context(|| format!("publishing {key} on {target}"))?;
     progress.finish();

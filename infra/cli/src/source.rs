@@ -3,7 +3,7 @@
 
 use crate::progress::Progress;
 use anyhow::{Context, bail};
-use kefu::bot::{FaqEntry, Labelled, SourceErrors, SourceFormat, parse_source, read_labelled};
+use kefu_bot::{FaqEntry, Labelled, SourceErrors, SourceFormat, parse_source, read_labelled};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};

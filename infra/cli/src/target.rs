@@ -1,7 +1,7 @@
 //! `--target-wrong-rate`, shared by the commands that calibrate an index.
 
 use anyhow::Context;
-use kefu::bot::calibrate::{DEFAULT_TARGET_WRONG_RATE, TargetWrongRate};
+use kefu_bot::calibrate::{DEFAULT_TARGET_WRONG_RATE, TargetWrongRate};
 
 /// The environment variable the flag defaults to, as the faq-indexer and the local runner
 /// read it.

@@ -1,10 +1,10 @@
 //! The `kefu` binary run as ops run it, on temporary files and data directories.
 
 use kefu::adapters::embedded::EmbeddedStore;
-use kefu::bot::unanswered::{self, BestGuess, Unanswered};
-use kefu::bot::{FaqIndex, FaqLibrary};
 use kefu::domain::{ConversationId, MessageId};
 use kefu::ports::BlobStore;
+use kefu_bot::unanswered::{self, BestGuess, Unanswered};
+use kefu_bot::{FaqIndex, FaqLibrary};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -18,20 +18,20 @@ use kefu::adapters::demo_orders::DemoOrderSource;
 use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
 use kefu::agent::{AgentAuthMode, AgentState, LoginGate, disable_agent, provision_agent};
 use kefu::auth::{ShopIdentitySecret, TokenSigner};
-use kefu::bot::calibrate::TargetWrongRate;
-use kefu::bot::handler::{Bot, BotConfig};
-use kefu::bot::hours::ServiceHours;
-use kefu::bot::library::{FaqLibrary, SOURCE_PREFIX, publish_with};
-use kefu::bot::policy::EscalationPolicy;
 use kefu::channels::Egress;
 use kefu::channels::sms::{self, SmsConfig, SmsState};
 use kefu::channels::wechat::{self, WechatConfig, WechatIngress};
 use kefu::config;
 use kefu::consumer::{PumpConfig, Shutdown, pump};
 use kefu::dispatch::Dispatcher;
-use kefu::flows::{FlowConfig, Flows};
 use kefu::ports::{AgentDirectory, BlobStore, IdempotencyGuard, MessageQueue};
 use kefu::web::{WebConfig, WebState};
+use kefu_bot::calibrate::TargetWrongRate;
+use kefu_bot::flows::{FlowConfig, Flows};
+use kefu_bot::handler::{Bot, BotConfig};
+use kefu_bot::hours::ServiceHours;
+use kefu_bot::library::{FaqLibrary, SOURCE_PREFIX, publish_with};
+use kefu_bot::policy::EscalationPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,10 +99,10 @@ impl Settings {
             demo_password: config::optional("KEFU_DEMO_PASSWORD"),
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
             shop_name: config::optional("KEFU_SHOP_NAME"),
-            service_hours: config::service_hours()?,
+            service_hours: kefu_bot::config::service_hours()?,
             queues,
             visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
-            policy: config::escalation_policy()?,
+            policy: kefu_bot::config::escalation_policy()?,
             wechat: WechatConfig::from_env()?,
             sms: SmsConfig::from_env()?,
             email: EmailSettings::from_env()?,

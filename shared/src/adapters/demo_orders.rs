@@ -4,7 +4,7 @@
 //! the process stops, which is what a demo wants (every start shows the same orders). A real
 //! deployment talks to the shop with `HttpOrderSource` (feature `order-api`).
 
-use crate::flows::{
+use crate::domain::{
     CancelOutcome, Order, OrderError, OrderItem, OrderOwner, OrderStatus, ReturnKind, ReturnTicket,
     TrackingEvent,
 };

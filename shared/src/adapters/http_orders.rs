@@ -12,7 +12,7 @@
 //! with a [`KeyRefresh`] the source asks for the current secret and, when it changed,
 //! sends the request once more under it.
 
-use crate::flows::{CancelOutcome, Order, OrderError, ReturnKind, ReturnTicket};
+use crate::domain::{CancelOutcome, Order, OrderError, ReturnKind, ReturnTicket};
 use crate::ports::OrderSource;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -290,7 +290,7 @@ fn unavailable(what: &str, error: reqwest::Error) -> OrderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::OrderStatus;
+    use crate::domain::OrderStatus;
     use axum::extract::State;
     use axum::http::{HeaderMap, Method as AxumMethod, Uri};
     use std::sync::{Arc, Mutex};

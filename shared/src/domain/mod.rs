@@ -6,6 +6,7 @@ mod conversation;
 mod envelope;
 mod ids;
 mod message;
+mod order;
 mod text;
 
 pub use channel::{Channel, ConversationId, ConversationKey, MessageId, max_address_chars};
@@ -13,6 +14,10 @@ pub use conversation::{BotContext, Conversation, ConversationState, Customer, Es
 pub use envelope::{InboundMessage, OutboundMessage, SCHEMA_VERSION};
 pub use ids::{MIN_ID_SECRET_BYTES, id_secret_installed, install_id_secret};
 pub use message::{Author, DeliveryState, Message, NewMessage};
+pub use order::{
+    CancelOutcome, Order, OrderError, OrderItem, OrderOwner, OrderStatus, ReturnKind, ReturnTicket,
+    TrackingEvent,
+};
 pub use text::{MAX_TEXT_CHARS, clean_text, clean_text_truncated};
 
 /// Milliseconds since the Unix epoch: the one time representation stored everywhere.

@@ -267,21 +267,21 @@ pub trait OrderSource: Send + Sync {
     async fn order(
         &self,
         order_id: &str,
-    ) -> std::result::Result<Option<crate::flows::Order>, crate::flows::OrderError>;
+    ) -> std::result::Result<Option<crate::domain::Order>, crate::domain::OrderError>;
 
     /// Cancels the order if it has not shipped yet.
     async fn cancel(
         &self,
         order_id: &str,
         request_id: &str,
-    ) -> std::result::Result<crate::flows::CancelOutcome, crate::flows::OrderError>;
+    ) -> std::result::Result<crate::domain::CancelOutcome, crate::domain::OrderError>;
 
     /// Opens a return or exchange request with the customer's reason.
     async fn request_return(
         &self,
         order_id: &str,
-        kind: crate::flows::ReturnKind,
+        kind: crate::domain::ReturnKind,
         reason: &str,
         request_id: &str,
-    ) -> std::result::Result<crate::flows::ReturnTicket, crate::flows::OrderError>;
+    ) -> std::result::Result<crate::domain::ReturnTicket, crate::domain::OrderError>;
 }

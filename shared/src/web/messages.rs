@@ -63,7 +63,7 @@ pub(super) async fn send(
                 message_id,
                 author: Author::Customer,
                 agent_id: None,
-                sentiment: Some(crate::bot::sentiment::score(&text)),
+                sentiment: Some(crate::sentiment::score(&text)),
                 text: text.clone(),
                 created_at: now_millis(),
                 quick_replies: Vec::new(),
