@@ -14,12 +14,13 @@ use kefu::adapters::embedded::{EmbeddedStore, INBOUND, OUTBOUND};
 use kefu::channels::wechat::{WechatConfig, WechatSender};
 use kefu::consumer::shutdown::shutdown;
 use kefu::consumer::{PumpConfig, Trigger, pump};
-use kefu::dispatch::{ChannelSender, Dispatcher, SendError};
+use kefu::dispatch::Dispatcher;
 use kefu::domain::{
     Author, Channel, Conversation, ConversationKey, Customer, DeliveryState, MessageId,
     OutboundMessage, SCHEMA_VERSION, now_millis,
 };
 use kefu::ports::{BlobStore, ConversationStore, IdempotencyGuard, MessageQueue, send_outbound};
+use kefu::ports::{ChannelSender, SendError};
 use kefu::web::{WebConfig, WebState};
 use kefu_bot::handler::{Bot, BotConfig};
 use kefu_bot::library::{FaqLibrary, publish};

@@ -14,11 +14,11 @@ use kefu::channels::sms::{
     AliyunConfig, EMPTY_TWIML, PhoneNumber, START_CONFIRMATION, STOP_CONFIRMATION, SmsConfig,
     SmsState, TwilioConfig, TwilioFrom, TwilioSender, router, twilio_signature,
 };
-use kefu::dispatch::{ChannelSender, SendError};
 use kefu::domain::{
     Author, Channel, ConversationKey, InboundMessage, MessageId, OutboundMessage, SCHEMA_VERSION,
 };
 use kefu::ports::MessageQueue;
+use kefu::ports::{ChannelSender, SendError};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -14,10 +14,10 @@ use kefu::channels::wechat::{
     AesKey, MessageCrypt, SCAN_GREETING, WINDOW_CLOSED, WechatConfig, WechatIngress, WechatSender,
     router,
 };
-use kefu::dispatch::{ChannelSender, SendError};
 use kefu::domain::{
     Author, Channel, ConversationKey, InboundMessage, MessageId, OutboundMessage, SCHEMA_VERSION,
 };
+use kefu::ports::{ChannelSender, SendError};
 use kefu::ports::{IdempotencyGuard, MessageQueue};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};

@@ -3,11 +3,13 @@
 use kefu::adapters::aws::Aws;
 use kefu::adapters::aws::{Rebuilt, SnsSmsSender};
 use kefu::channels::Egress;
-use kefu::channels::email::{EmailConfig, MailTransport};
+use kefu::channels::email::EmailConfig;
 use kefu::channels::sms::SmsConfig;
 use kefu::channels::wechat::WechatConfig;
-use kefu::dispatch::{ChannelSender, Dispatcher};
+use kefu::dispatch::Dispatcher;
+use kefu::ports::ChannelSender;
 use kefu::ports::IdempotencyGuard;
+use kefu::ports::MailTransport;
 use kefu::{config, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;

@@ -6,8 +6,9 @@
 //! to end in `infra/local/tests/email.rs`).
 
 use async_trait::async_trait;
-use kefu::channels::email::smtp::{MailSink, ReceivedMail, SmtpLimits, serve};
+use kefu::channels::email::smtp::{SmtpLimits, serve};
 use kefu::channels::email::{self, Mailbox, OutgoingMail};
+use kefu::ports::{MailSink, ReceivedMail};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};

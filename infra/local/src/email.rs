@@ -6,14 +6,15 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use kefu::adapters::PrefixedBlobs;
-use kefu::channels::email::smtp::{MailSink, ReceivedMail, SmtpLimits};
+use kefu::channels::email::smtp::SmtpLimits;
 use kefu::channels::email::{
-    Delivery, EmailConfig, EmailIngress, MailTransport, MaildirTransport, SmtpRelayTransport,
-    raw_key,
+    Delivery, EmailConfig, EmailIngress, MaildirTransport, SmtpRelayTransport, raw_key,
 };
 use kefu::config;
 use kefu::domain::now_millis;
+use kefu::ports::MailTransport;
 use kefu::ports::{BlobStore, IdempotencyGuard, MessageQueue};
+use kefu::ports::{MailSink, ReceivedMail};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! Each channel has an *ingress* (the platform's webhook: verify the signature, parse the
 //! body strictly, normalise it into an [`InboundMessage`] and enqueue it — nothing else, so
 //! the platform gets its answer within its deadline) and an *egress* (a
-//! [`crate::dispatch::ChannelSender`] the dispatcher delivers replies with).
+//! [`crate::ports::ChannelSender`] the dispatcher delivers replies with).
 //!
 //! Exactly-once comes from the ids: a message's id is derived from the platform's own id
 //! ([`MessageId::for_inbound`]), so a platform retry enqueues the same id again — dropped by
@@ -99,10 +99,10 @@ pub struct Egress<'a> {
     /// The SMS providers: replies go through Twilio when it has a sending number.
     pub sms: &'a sms::SmsConfig,
     /// The SMS sender used when Twilio has no sending number (SNS in AWS).
-    pub sms_fallback: Option<std::sync::Arc<dyn crate::dispatch::ChannelSender>>,
+    pub sms_fallback: Option<std::sync::Arc<dyn crate::ports::ChannelSender>>,
     /// The support mailbox and where its mail goes (SES in AWS, a Maildir or a relay
     /// locally).
-    pub email: Option<(email::EmailConfig, std::sync::Arc<dyn email::MailTransport>)>,
+    pub email: Option<(email::EmailConfig, std::sync::Arc<dyn crate::ports::MailTransport>)>,
 }
 
 /// Adds the senders of the configured channels to `dispatcher`, each at its platform's
@@ -114,7 +114,8 @@ pub fn senders(
     egress: Egress<'_>,
     guard: &std::sync::Arc<dyn crate::ports::IdempotencyGuard>,
 ) -> anyhow::Result<crate::dispatch::Dispatcher> {
-    use crate::dispatch::{ChannelSender, RateLimit};
+    use crate::dispatch::RateLimit;
+    use crate::ports::ChannelSender;
     use std::sync::Arc;
     let rate = |name: &str, default: f64| -> anyhow::Result<Option<RateLimit>> {
         let per_second: f64 = crate::config::number(name, default)?;

@@ -15,7 +15,7 @@
 //! behind it in the queue, so once the provider answers each is delivered once, in order.
 
 use crate::domain::{Channel, DeliveryState, NewMessage, OutboundMessage};
-use crate::ports::ConversationStore;
+use crate::ports::{ChannelSender, ConversationStore, SendError};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use circuit::Circuit;
@@ -27,32 +27,6 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 mod circuit;
-
-/// Why a channel did not take a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Worth retrying (timeouts, 5xx, throttling): the message is redelivered.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Will never work (closed window, invalid recipient): recorded on the message.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
-impl SendError {
-    /// A failure of our own backend (the idempotency table, the store) while sending:
-    /// worth retrying.
-    pub fn backend(e: crate::Error) -> Self {
-        Self::Transient(crate::cause_chain(&e))
-    }
-}
-
-/// Delivers messages on one channel.
-#[async_trait]
-pub trait ChannelSender: Send + Sync {
-    /// Sends `message` to its recipient.
-    async fn send(&self, message: &OutboundMessage) -> Result<(), SendError>;
-}
 
 /// The web channel: the widget polls the conversation, so a stored message is delivered.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,12 +1,16 @@
-//! Ports: the narrow capabilities the core needs from the outside world. Each has an AWS
-//! adapter and an embedded adapter (see [`crate::adapters`]); both pass the same contract
-//! tests in `tests/tests/contract/`.
+//! Ports: every narrow capability kefu needs from the outside world, in one place, so the
+//! adapters depend on this module and never on the code that uses them. The storage ports
+//! have an AWS adapter and an embedded adapter (see [`crate::adapters`]) that pass the
+//! same contract tests in `tests/tests/contract/`; the channel ports ([`ChannelSender`],
+//! [`MailTransport`], [`MailSink`]) have one adapter per provider.
 
 use crate::Result;
 use crate::domain::{
     Conversation, ConversationId, DeliveryState, Message, MessageId, Millis, NewMessage,
+    OutboundMessage,
 };
 use async_trait::async_trait;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A message taken from a [`MessageQueue`]; invisible to others until deleted, released,
@@ -284,4 +288,70 @@ pub trait OrderSource: Send + Sync {
         reason: &str,
         request_id: &str,
     ) -> std::result::Result<crate::domain::ReturnTicket, crate::domain::OrderError>;
+}
+
+/// Why a channel did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying (timeouts, 5xx, throttling): the message is redelivered.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never work (closed window, invalid recipient): recorded on the message.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    /// A failure of our own backend (the idempotency table, the store) while sending:
+    /// worth retrying.
+    pub fn backend(e: crate::Error) -> Self {
+        Self::Transient(crate::cause_chain(&e))
+    }
+}
+
+/// Delivers messages on one channel.
+#[async_trait]
+pub trait ChannelSender: Send + Sync {
+    /// Sends `message` to its recipient.
+    async fn send(&self, message: &OutboundMessage) -> std::result::Result<(), SendError>;
+}
+
+/// Hands a complete mail to a mail service.
+#[async_trait]
+pub trait MailTransport: Send + Sync {
+    /// Sends `raw` (a complete RFC 5322 mail) from `from` to `to`; returns the service's id.
+    async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        raw: Vec<u8>,
+    ) -> std::result::Result<String, SendError>;
+}
+
+/// One mail as the server accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMail {
+    /// Unique per accepted mail; also quoted to the client in the `250` answer.
+    pub id: String,
+    /// The envelope sender (`MAIL FROM`); empty for bounces (`<>`).
+    pub mail_from: String,
+    /// The envelope recipients (`RCPT TO`), in the order given.
+    pub recipients: Vec<String>,
+    /// The message as sent, dot-unstuffed, without the terminating `.` line.
+    pub raw: Vec<u8>,
+    /// The client that sent it.
+    pub peer: SocketAddr,
+}
+
+/// Where accepted mail goes.
+#[async_trait]
+pub trait MailSink: Send + Sync {
+    /// Whether mail for `recipient` (as given in `RCPT TO`) is taken here; others are
+    /// refused at `RCPT` with `550 5.1.1`. Every recipient by default.
+    fn accepts(&self, _recipient: &str) -> bool {
+        true
+    }
+
+    /// Stores and processes one mail; an error makes the server answer 451 (try again).
+    async fn accept(&self, mail: ReceivedMail) -> Result<()>;
 }

@@ -11,8 +11,8 @@
 //! | [`BlobStore`](crate::ports::BlobStore) | [`S3BlobStore`] |
 //! | secret settings ([`crate::config`]) | [`Secrets`] (Secrets Manager), with [`Rebuilt`] and [`RetryOnAuthFailure`] for rotation |
 //! | [`AccountCheck`](crate::ports::AccountCheck) (feature `cognito`) | `CognitoAccounts` (`GetUser`) |
-//! | [`MailTransport`](crate::channels::email::MailTransport) (feature `aws-senders`) | `SesTransport` (SESv2) |
-//! | [`ChannelSender`](crate::dispatch::ChannelSender) for SMS (feature `aws-senders`) | `SnsSmsSender` (SNS `Publish`) |
+//! | [`MailTransport`](crate::ports::MailTransport) (feature `aws-senders`) | `SesTransport` (SESv2) |
+//! | [`ChannelSender`](crate::ports::ChannelSender) for SMS (feature `aws-senders`) | `SnsSmsSender` (SNS `Publish`) |
 //!
 //! [`provision`] creates the table, queues and bucket for tests and local tools; in AWS,
 //! `template.yaml` does.

@@ -1,7 +1,7 @@
 //! [`SesTransport`]: email replies sent with Amazon SESv2 (feature `aws-senders`).
 
-use crate::channels::email::MailTransport;
-use crate::dispatch::SendError;
+use crate::ports::MailTransport;
+use crate::ports::SendError;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sesv2::Client;

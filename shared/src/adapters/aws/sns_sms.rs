@@ -5,9 +5,9 @@
 
 use crate::channels::sms::phone::scrub;
 use crate::channels::sms::{OptOuts, PhoneNumber, SmsConfig, outgoing, segments};
-use crate::dispatch::{ChannelSender, SendError};
 use crate::domain::OutboundMessage;
 use crate::ports::IdempotencyGuard;
+use crate::ports::{ChannelSender, SendError};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sns::Client;

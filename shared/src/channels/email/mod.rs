@@ -61,7 +61,7 @@ pub use ingress::{Delivery, EmailIngress, Received, raw_key};
 pub use parse::{Attachment, MAX_HTML_BYTES, Mailbox, ParsedMail, parse};
 pub use relay::SmtpRelayTransport;
 pub use reply::new_text;
-pub use sender::{EmailSender, MailTransport};
+pub use sender::EmailSender;
 pub use ses::{SesEvent, SesMail, SesMessage, SesReceipt, SesRecord, SesVerdict, handle_ses_event};
 pub use thread::{
     MailThread, ReplyThreading, referenced_ids, references_chain, reply_address, token_in,

@@ -1,10 +1,10 @@
 //! [`SmtpRelayTransport`]: replies handed to an SMTP server (a local mail catcher such as
 //! mailpit, or the shop's relay), for the local runner with `KEFU_SMTP_RELAY`.
 
-use super::sender::MailTransport;
 use super::smtp::{RelayError, relay};
 use super::transport::message_id_of;
-use crate::dispatch::SendError;
+use crate::ports::MailTransport;
+use crate::ports::SendError;
 use async_trait::async_trait;
 
 /// Relays mail to the SMTP server at `host:port` (plain SMTP, no authentication).
@@ -43,7 +43,8 @@ impl MailTransport for SmtpRelayTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channels::email::smtp::{MailSink, ReceivedMail, SmtpLimits, serve};
+    use crate::channels::email::smtp::{SmtpLimits, serve};
+    use crate::ports::{MailSink, ReceivedMail};
     use std::sync::{Arc, Mutex};
 
     /// Keeps what it accepts, or refuses everything.

@@ -15,19 +15,11 @@
 
 use super::compose::{OutgoingMail, html_of};
 use super::{EmailConfig, MailThread, Mailbox, references_chain, reply_address};
-use crate::dispatch::{ChannelSender, SendError};
 use crate::domain::{Author, Channel, OutboundMessage};
-use crate::ports::IdempotencyGuard;
+use crate::ports::{ChannelSender, IdempotencyGuard, MailTransport, SendError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-
-/// Hands a complete mail to a mail service.
-#[async_trait]
-pub trait MailTransport: Send + Sync {
-    /// Sends `raw` (a complete RFC 5322 mail) from `from` to `to`; returns the service's id.
-    async fn send(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, SendError>;
-}
 
 /// Reply prefixes (before `:` or `：`, any case) that mark a subject as a reply already:
 /// English and Latin `Re`, German `AW`, Dutch `Antw`, Scandinavian `SV`/`VS`, Italian `Rif`,

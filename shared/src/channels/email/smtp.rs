@@ -15,7 +15,7 @@ mod line;
 mod server;
 
 pub use client::{RelayError, relay};
-pub use server::{MailSink, ReceivedMail, SmtpLimits, serve};
+pub use server::{SmtpLimits, serve};
 
 /// Where the local runner listens for SMTP unless `KEFU_SMTP_ADDR` says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:2525";
@@ -23,6 +23,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:2525";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{MailSink, ReceivedMail};
     use async_trait::async_trait;
     use std::net::SocketAddr;
     use std::sync::{Arc, Mutex};

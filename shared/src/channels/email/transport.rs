@@ -1,8 +1,8 @@
 //! [`MaildirTransport`]: composed mail into a local outbox, for the local runner (in AWS,
 //! `adapters::aws::SesTransport` sends it with SESv2).
 
-use super::sender::MailTransport;
-use crate::dispatch::SendError;
+use crate::ports::MailTransport;
+use crate::ports::SendError;
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::io::Write;

@@ -3,8 +3,8 @@
 
 use super::keywords::OptOuts;
 use super::phone::PhoneNumber;
-use crate::dispatch::SendError;
 use crate::domain::{Channel, OutboundMessage};
+use crate::ports::SendError;
 
 /// The recipient (E.164) and plain text of `message`, or why `sender` (named in errors)
 /// must not send it: another channel, a recipient that is not a number, an opt-out

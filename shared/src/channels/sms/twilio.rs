@@ -244,9 +244,9 @@ mod sender {
     use super::super::phone::{PhoneNumber, scrub};
     use super::super::segments;
     use super::our_number_key_of;
-    use crate::dispatch::{ChannelSender, SendError};
     use crate::domain::OutboundMessage;
     use crate::ports::IdempotencyGuard;
+    use crate::ports::{ChannelSender, SendError};
     use async_trait::async_trait;
     use std::sync::Arc;
     use std::time::Duration;

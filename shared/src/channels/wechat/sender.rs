@@ -13,9 +13,9 @@
 
 use super::config::WechatConfig;
 use super::token::{AccessToken, AccessTokens, Patience};
-use crate::dispatch::{ChannelSender, SendError};
 use crate::domain::{Channel, OutboundMessage};
 use crate::ports::IdempotencyGuard;
+use crate::ports::{ChannelSender, SendError};
 use crate::{Error, render};
 use async_trait::async_trait;
 use reqwest::Url;

@@ -17,8 +17,8 @@
 //! back a token already reported stale is it asked with `force_refresh: true` (a few
 //! such calls are allowed per day).
 
-use crate::dispatch::SendError;
 use crate::ports::IdempotencyGuard;
+use crate::ports::SendError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! the sink stored it, and `451` (try again later) when it could not.
 
 use super::line::{Line, read_line};
-use async_trait::async_trait;
+use crate::ports::{MailSink, ReceivedMail};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,34 +56,6 @@ impl Default for SmtpLimits {
             max_sessions_per_client: 10,
         }
     }
-}
-
-/// One mail as the server accepted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReceivedMail {
-    /// Unique per accepted mail; also quoted to the client in the `250` answer.
-    pub id: String,
-    /// The envelope sender (`MAIL FROM`); empty for bounces (`<>`).
-    pub mail_from: String,
-    /// The envelope recipients (`RCPT TO`), in the order given.
-    pub recipients: Vec<String>,
-    /// The message as sent, dot-unstuffed, without the terminating `.` line.
-    pub raw: Vec<u8>,
-    /// The client that sent it.
-    pub peer: SocketAddr,
-}
-
-/// Where accepted mail goes.
-#[async_trait]
-pub trait MailSink: Send + Sync {
-    /// Whether mail for `recipient` (as given in `RCPT TO`) is taken here; others are
-    /// refused at `RCPT` with `550 5.1.1`. Every recipient by default.
-    fn accepts(&self, _recipient: &str) -> bool {
-        true
-    }
-
-    /// Stores and processes one mail; an error makes the server answer 451 (try again).
-    async fn accept(&self, mail: ReceivedMail) -> crate::Result<()>;
 }
 
 /// Serves SMTP on `listener` until the task is dropped or aborted, one task per connection:
@@ -562,6 +534,7 @@ fn path_after<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_trait::async_trait;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
     /// Keeps nothing and fails nothing.
