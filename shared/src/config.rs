@@ -100,3 +100,27 @@ pub fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
         Some(_) => bail!("environment variable {name} must be true or false"),
     }
 }
+
+/// `KEFU_MAX_BODY_BYTES`: the request body limit of the web and agent APIs (413 above).
+pub fn max_body_bytes() -> anyhow::Result<usize> {
+    number("KEFU_MAX_BODY_BYTES", 16 * 1024)
+}
+
+/// The widget API's settings (`KEFU_CORS_ORIGINS`, `KEFU_MAX_BODY_BYTES`,
+/// `KEFU_MAX_POLLS_PER_VISITOR`), the same for `web-api` and the local runner.
+pub fn web_config() -> anyhow::Result<crate::web::WebConfig> {
+    let max_polls_per_visitor = number(
+        "KEFU_MAX_POLLS_PER_VISITOR",
+        crate::web::MAX_POLLS_PER_VISITOR,
+    )?;
+    anyhow::ensure!(
+        max_polls_per_visitor >= 1,
+        "KEFU_MAX_POLLS_PER_VISITOR must be at least 1"
+    );
+    Ok(crate::web::WebConfig {
+        cors_origins: list("KEFU_CORS_ORIGINS", &[]),
+        max_body_bytes: max_body_bytes()?,
+        max_polls_per_visitor,
+        ..crate::web::WebConfig::default()
+    })
+}

@@ -34,7 +34,7 @@ pub fn state_from_env(
         auth,
         queues: config::list("KEFU_QUEUES", &["general"]),
         login: LoginGate::default(),
-        max_body_bytes: config::number("KEFU_MAX_BODY_BYTES", 16 * 1024)?,
+        max_body_bytes: config::max_body_bytes()?,
     })
 }
 

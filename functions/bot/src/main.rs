@@ -17,10 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let secrets = aws.load_secrets().await?;
     config::install_id_secret()?;
     let blobs = Arc::new(aws.blobs(&config::required("KEFU_BUCKET")?));
-    let faq = Arc::new(FaqLibrary::new(config::seconds(
-        "KEFU_FAQ_RELOAD_SECS",
-        30,
-    )?));
+    let faq = Arc::new(FaqLibrary::new(kefu_bot::config::faq_reload_interval()?));
     // A broken index must not stop the bot: it then hands every question to a human,
     // and the library retries at its next reload check.
     if let Err(error) = faq.load(blobs.as_ref()).await {

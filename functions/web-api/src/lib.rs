@@ -4,7 +4,7 @@
 use kefu::auth::{ShopIdentitySecret, TokenSigner};
 use kefu::config;
 use kefu::ports::{ConversationStore, Leases, MessageQueue};
-use kefu::web::{WebConfig, WebState};
+use kefu::web::WebState;
 use std::sync::Arc;
 
 /// Builds the web API state from the environment and the adapters.
@@ -13,14 +13,6 @@ pub fn state_from_env(
     inbound: Arc<dyn MessageQueue>,
     polls: Arc<dyn Leases>,
 ) -> anyhow::Result<WebState> {
-    let max_polls_per_visitor = config::number(
-        "KEFU_MAX_POLLS_PER_VISITOR",
-        kefu::web::MAX_POLLS_PER_VISITOR,
-    )?;
-    anyhow::ensure!(
-        max_polls_per_visitor >= 1,
-        "KEFU_MAX_POLLS_PER_VISITOR must be at least 1"
-    );
     Ok(WebState {
         store,
         inbound,
@@ -29,11 +21,6 @@ pub fn state_from_env(
         shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET")
             .map(ShopIdentitySecret::new)
             .transpose()?,
-        config: WebConfig {
-            cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
-            max_body_bytes: config::number("KEFU_MAX_BODY_BYTES", 16 * 1024)?,
-            max_polls_per_visitor,
-            ..WebConfig::default()
-        },
+        config: config::web_config()?,
     })
 }

@@ -54,8 +54,13 @@ pub struct Settings {
     pub id_secret: Option<String>,
     /// `KEFU_SHOP_IDENTITY_SECRET`.
     pub shop_identity_secret: Option<String>,
-    /// `KEFU_CORS_ORIGINS`.
-    pub cors_origins: Vec<String>,
+    /// The widget API's settings (`KEFU_CORS_ORIGINS`, `KEFU_MAX_BODY_BYTES`,
+    /// `KEFU_MAX_POLLS_PER_VISITOR`), read as `web-api` reads them.
+    pub web: WebConfig,
+    /// `KEFU_MAX_BODY_BYTES`, for the agent API.
+    pub max_body_bytes: usize,
+    /// `KEFU_FAQ_RELOAD_SECS`: how often the bot checks for a new FAQ version.
+    pub faq_reload: Duration,
     /// `KEFU_QUEUES`.
     pub queues: Vec<String>,
     /// `KEFU_DEMO_PASSWORD`: see [`demo_password`].
@@ -95,7 +100,13 @@ impl Settings {
             token_secret: config::optional("KEFU_TOKEN_SECRET"),
             id_secret: config::optional("KEFU_ID_SECRET"),
             shop_identity_secret: config::optional("KEFU_SHOP_IDENTITY_SECRET"),
-            cors_origins: config::list("KEFU_CORS_ORIGINS", &[]),
+            web: WebConfig {
+                // Locally a long poll re-reads the store often: it costs nothing.
+                poll_interval: Duration::from_millis(100),
+                ..config::web_config()?
+            },
+            max_body_bytes: config::max_body_bytes()?,
+            faq_reload: kefu_bot::config::faq_reload_interval()?,
             demo_password: config::optional("KEFU_DEMO_PASSWORD"),
             default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
             shop_name: config::optional("KEFU_SHOP_NAME"),
@@ -186,7 +197,7 @@ pub async fn run(
         settings.token_secret.as_deref(),
     )?)?;
 
-    let faq = Arc::new(FaqLibrary::new(Duration::from_secs(30)));
+    let faq = Arc::new(FaqLibrary::new(settings.faq_reload));
     load_faq(
         &faq,
         blobs.as_ref(),
@@ -284,11 +295,7 @@ pub async fn run(
             .as_deref()
             .map(ShopIdentitySecret::new)
             .transpose()?,
-        config: WebConfig {
-            cors_origins: settings.cors_origins.clone(),
-            poll_interval: Duration::from_millis(100),
-            ..WebConfig::default()
-        },
+        config: settings.web.clone(),
     };
     let agent = AgentState {
         store: store.clone(),
@@ -299,7 +306,7 @@ pub async fn run(
         auth: AgentAuthMode::Local,
         queues: settings.queues.clone(),
         login: LoginGate::default(),
-        max_body_bytes: 16 * 1024,
+        max_body_bytes: settings.max_body_bytes,
     };
     let app = app(web, agent).merge(channels);
 

@@ -4,7 +4,8 @@
 use crate::hours::ServiceHours;
 use crate::policy::EscalationPolicy;
 use anyhow::Context;
-use kefu::config::{flag, list, number, optional};
+use kefu::config::{flag, list, number, optional, seconds};
+use std::time::Duration;
 
 /// The escalation policy from `KEFU_ESCALATE_*`, `KEFU_VIP_*` and `KEFU_PRIORITY_*`.
 pub fn escalation_policy() -> anyhow::Result<EscalationPolicy> {
@@ -29,4 +30,9 @@ pub fn escalation_policy() -> anyhow::Result<EscalationPolicy> {
 pub fn service_hours() -> anyhow::Result<ServiceHours> {
     let spec = optional("KEFU_SERVICE_HOURS").unwrap_or_default();
     ServiceHours::parse(&spec).context("KEFU_SERVICE_HOURS")
+}
+
+/// `KEFU_FAQ_RELOAD_SECS`: how often the bot checks `faq/index/CURRENT` for a new version.
+pub fn faq_reload_interval() -> anyhow::Result<Duration> {
+    seconds("KEFU_FAQ_RELOAD_SECS", 30)
 }

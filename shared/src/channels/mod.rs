@@ -102,7 +102,10 @@ pub struct Egress<'a> {
     pub sms_fallback: Option<std::sync::Arc<dyn crate::ports::ChannelSender>>,
     /// The support mailbox and where its mail goes (SES in AWS, a Maildir or a relay
     /// locally).
-    pub email: Option<(email::EmailConfig, std::sync::Arc<dyn crate::ports::MailTransport>)>,
+    pub email: Option<(
+        email::EmailConfig,
+        std::sync::Arc<dyn crate::ports::MailTransport>,
+    )>,
 }
 
 /// Adds the senders of the configured channels to `dispatcher`, each at its platform's
