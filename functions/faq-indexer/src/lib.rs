@@ -1,5 +1,6 @@
 //! The FAQ indexer Lambda: an S3 `ObjectCreated` trigger on `faq/source/`. Each new source
-//! is parsed strictly, built into a tantivy index and published as a new immutable version
+//! is parsed strictly, trained into an index bundle (the matcher's model and a tantivy index
+//! of the paraphrases) and published as a new immutable version
 //! with a `CURRENT` pointer (see [`kefu_bot::library::publish`]), calibrated on the
 //! source's labelled validation file (`faq/validation/<name>.jsonl`) when there is one, for
 //! the wrong-answer rate `KEFU_FAQ_TARGET_WRONG_RATE`. A malformed source or validation file

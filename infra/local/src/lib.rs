@@ -29,7 +29,6 @@ use kefu::web::{WebConfig, WebState};
 use kefu_bot::calibrate::TargetWrongRate;
 use kefu_bot::flows::{FlowConfig, Flows};
 use kefu_bot::handler::{Bot, BotConfig};
-use kefu_bot::hours::ServiceHours;
 use kefu_bot::library::{FaqLibrary, SOURCE_PREFIX, publish_with};
 use kefu_bot::policy::EscalationPolicy;
 use std::net::SocketAddr;
@@ -65,12 +64,9 @@ pub struct Settings {
     pub queues: Vec<String>,
     /// `KEFU_DEMO_PASSWORD`: see [`demo_password`].
     pub demo_password: Option<String>,
-    /// `KEFU_DEFAULT_QUEUE`.
-    pub default_queue: String,
-    /// `KEFU_SHOP_NAME`: `{{shop_name}}` in answers.
-    pub shop_name: Option<String>,
-    /// `KEFU_SERVICE_HOURS`: when people answer handed-off customers.
-    pub service_hours: ServiceHours,
+    /// The bot's settings (`KEFU_DEFAULT_QUEUE`, `KEFU_SHOP_NAME`, `KEFU_SERVICE_HOURS`),
+    /// read as the bot Lambda reads them.
+    pub bot: BotConfig,
     /// `KEFU_VISIBILITY_SECS`: how long a message taken by a consumer stays hidden.
     pub visibility: Duration,
     /// The escalation policy (`KEFU_ESCALATE_*`, `KEFU_VIP_*`, `KEFU_PRIORITY_*`).
@@ -108,9 +104,7 @@ impl Settings {
             max_body_bytes: config::max_body_bytes()?,
             faq_reload: kefu_bot::config::faq_reload_interval()?,
             demo_password: config::optional("KEFU_DEMO_PASSWORD"),
-            default_queue: config::or("KEFU_DEFAULT_QUEUE", &queues[0]),
-            shop_name: config::optional("KEFU_SHOP_NAME"),
-            service_hours: kefu_bot::config::service_hours()?,
+            bot: kefu_bot::config::bot_config()?,
             queues,
             visibility: config::seconds("KEFU_VISIBILITY_SECS", 30)?,
             policy: kefu_bot::config::escalation_policy()?,
@@ -215,11 +209,7 @@ pub async fn run(
             outbound.clone(),
             faq,
             blobs.clone(),
-            BotConfig {
-                default_queue: settings.default_queue.clone(),
-                shop_name: settings.shop_name.clone(),
-                service_hours: settings.service_hours.clone(),
-            },
+            settings.bot.clone(),
         )
         .with_work_queue(store.clone())
         .with_policy(settings.policy.clone())

@@ -1,10 +1,11 @@
 //! The bot's settings, read from the environment once at start (see the README's
 //! configuration table).
 
+use crate::handler::BotConfig;
 use crate::hours::ServiceHours;
 use crate::policy::EscalationPolicy;
 use anyhow::Context;
-use kefu::config::{flag, list, number, optional, seconds};
+use kefu::config::{flag, list, number, optional, or, seconds};
 use std::time::Duration;
 
 /// The escalation policy from `KEFU_ESCALATE_*`, `KEFU_VIP_*` and `KEFU_PRIORITY_*`.
@@ -35,4 +36,15 @@ pub fn service_hours() -> anyhow::Result<ServiceHours> {
 /// `KEFU_FAQ_RELOAD_SECS`: how often the bot checks `faq/index/CURRENT` for a new version.
 pub fn faq_reload_interval() -> anyhow::Result<Duration> {
     seconds("KEFU_FAQ_RELOAD_SECS", 30)
+}
+
+/// What the bot says and where it hands off: `KEFU_DEFAULT_QUEUE` (default: the first of
+/// `KEFU_QUEUES`, else `general`), `KEFU_SHOP_NAME`, `KEFU_SERVICE_HOURS`.
+pub fn bot_config() -> anyhow::Result<BotConfig> {
+    let queues = list("KEFU_QUEUES", &["general"]);
+    Ok(BotConfig {
+        default_queue: or("KEFU_DEFAULT_QUEUE", &queues[0]),
+        shop_name: optional("KEFU_SHOP_NAME"),
+        service_hours: service_hours()?,
+    })
 }

@@ -27,5 +27,5 @@ pub use calibrate::{Labelled, read_labelled};
 pub use faq::{FaqEntry, SourceErrors, SourceFormat, parse_source};
 pub use index::FaqIndex;
 pub use intent::wants_human;
-pub use library::{FaqLibrary, Published, publish};
+pub use library::{FaqLibrary, Published};
 pub use matcher::{Decision, Match, MatcherConfig, resolve_pick};

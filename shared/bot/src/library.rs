@@ -20,7 +20,6 @@
 use crate::calibrate::{Labelled, TargetWrongRate, read_labelled, unknown_labels};
 use crate::faq::{SourceFormat, parse_source};
 use crate::index::FaqIndex;
-use crate::matcher::MatcherConfig;
 use kefu::ports::BlobStore;
 use kefu::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -225,7 +224,7 @@ async fn current_version(blobs: &dyn BlobStore) -> Result<Option<String>> {
 }
 
 /// Downloads and opens a version.
-async fn fetch(blobs: &dyn BlobStore, version: &str, matcher: MatcherConfig) -> Result<FaqIndex> {
+async fn fetch(blobs: &dyn BlobStore, version: &str) -> Result<FaqIndex> {
     let key = index_key(version);
     let blob = blobs
         .get(&key)
@@ -233,9 +232,7 @@ async fn fetch(blobs: &dyn BlobStore, version: &str, matcher: MatcherConfig) -> 
         .ok_or_else(|| Error::NotFound(format!("FAQ index {key}")))?;
     tokio::task::spawn_blocking(move || {
         kefu_faq::warm_up();
-        FaqIndex::from_bundle(&blob)
-            .map(|index| index.with_config(matcher))
-            .map_err(engine_error)
+        FaqIndex::from_bundle(&blob).map_err(engine_error)
     })
     .await
     .map_err(|e| Error::backend("loading the FAQ index", e))?
@@ -253,7 +250,6 @@ struct Loaded {
 /// downloaded and opened aside, then swapped in under a short write lock.
 pub struct FaqLibrary {
     reload_interval: Duration,
-    matcher: MatcherConfig,
     loaded: RwLock<Option<Arc<Loaded>>>,
     next_check: Mutex<Option<Instant>>,
     reloading: tokio::sync::Mutex<()>,
@@ -279,17 +275,10 @@ impl FaqLibrary {
     pub fn new(reload_interval: Duration) -> Self {
         Self {
             reload_interval,
-            matcher: MatcherConfig::default(),
             loaded: RwLock::new(None),
             next_check: Mutex::new(None),
             reloading: tokio::sync::Mutex::new(()),
         }
-    }
-
-    /// Uses `config` for every index this library loads.
-    pub fn with_matcher(mut self, config: MatcherConfig) -> Self {
-        self.matcher = config;
-        self
     }
 
     /// Loads the current version (at cold start). `Ok(None)` when nothing is published yet;
@@ -350,7 +339,7 @@ impl FaqLibrary {
 
     async fn install(&self, blobs: &dyn BlobStore, version: String) -> Result<String> {
         let started = Instant::now();
-        let index = fetch(blobs, &version, self.matcher.clone()).await?;
+        let index = fetch(blobs, &version).await?;
         tracing::info!(
             %version,
             entries = index.entries().len(),

@@ -1,5 +1,7 @@
-//! The FAQ index: a tantivy index with one document per paraphrase (the question and each
-//! of its `similar` forms) carrying its entry, with the entries kept alongside.
+//! The FAQ index: the entries, the trained model that answers ([`crate::matcher`]), and a
+//! tantivy index with one document per paraphrase (the question and each of its `similar`
+//! forms). Today tantivy serves term statistics ([`FaqIndex::doc_freq`]) and
+//! [`FaqIndex::search`]; the answer path does not use it yet.
 //!
 //! An index travels as one bundle (see [`FaqIndex::to_bundle`]): built on disk in a
 //! temporary directory, packed, and loaded into RAM, because Lambda can only write to
