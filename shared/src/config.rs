@@ -6,7 +6,7 @@
 //! `<NAME>_SECRET_ID` variables) and publishes them here with [`set_secret`]; a published
 //! value takes precedence over the variable of the same name.
 
-use anyhow::{Context, bail};
+use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -32,10 +32,12 @@ fn lookup(name: &str) -> Option<String> {
 }
 
 /// A required variable.
-pub fn required(name: &str) -> anyhow::Result<String> {
+pub fn required(name: &str) -> Result<String> {
     match lookup(name) {
         Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
-        _ => bail!("environment variable {name} must be set"),
+        _ => Err(Error::Config(format!(
+            "environment variable {name} must be set"
+        ))),
     }
 }
 
@@ -65,58 +67,61 @@ pub fn list(name: &str, default: &[&str]) -> Vec<String> {
 }
 
 /// A number with a default.
-pub fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+pub fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
 where
-    T::Err: std::error::Error + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
 {
     match optional(name) {
-        Some(v) => v
-            .parse()
-            .with_context(|| format!("environment variable {name} must be a number")),
+        Some(v) => v.parse().map_err(|e| {
+            Error::Config(format!("environment variable {name} must be a number: {e}"))
+        }),
         None => Ok(default),
     }
 }
 
 /// Seconds as a [`Duration`], with a default.
-pub fn seconds(name: &str, default: u64) -> anyhow::Result<Duration> {
+pub fn seconds(name: &str, default: u64) -> Result<Duration> {
     number(name, default).map(Duration::from_secs)
 }
 
 /// Installs `KEFU_ID_SECRET` (required, at least 16 bytes) as the key conversation and
 /// message ids are derived under ([`crate::domain::install_id_secret`]). Every binary that
 /// derives ids calls this once at start, before anything else can derive one.
-pub fn install_id_secret() -> anyhow::Result<()> {
+pub fn install_id_secret() -> Result<()> {
     let secret = required("KEFU_ID_SECRET")?;
-    crate::domain::install_id_secret(&secret).context("KEFU_ID_SECRET")?;
-    Ok(())
+    crate::domain::install_id_secret(&secret)
+        .map_err(|e| Error::Config(format!("KEFU_ID_SECRET: {e}")))
 }
 
 /// A yes/no flag (`1`/`true`/`yes` or `0`/`false`/`no`), with a default.
-pub fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
+pub fn flag(name: &str, default: bool) -> Result<bool> {
     match optional(name).as_deref() {
         None => Ok(default),
         Some("1" | "true" | "yes") => Ok(true),
         Some("0" | "false" | "no") => Ok(false),
-        Some(_) => bail!("environment variable {name} must be true or false"),
+        Some(_) => Err(Error::Config(format!(
+            "environment variable {name} must be true or false"
+        ))),
     }
 }
 
 /// `KEFU_MAX_BODY_BYTES`: the request body limit of the web and agent APIs (413 above).
-pub fn max_body_bytes() -> anyhow::Result<usize> {
+pub fn max_body_bytes() -> Result<usize> {
     number("KEFU_MAX_BODY_BYTES", 16 * 1024)
 }
 
 /// The widget API's settings (`KEFU_CORS_ORIGINS`, `KEFU_MAX_BODY_BYTES`,
 /// `KEFU_MAX_POLLS_PER_VISITOR`), the same for `web-api` and the local runner.
-pub fn web_config() -> anyhow::Result<crate::web::WebConfig> {
+pub fn web_config() -> Result<crate::web::WebConfig> {
     let max_polls_per_visitor = number(
         "KEFU_MAX_POLLS_PER_VISITOR",
         crate::web::MAX_POLLS_PER_VISITOR,
     )?;
-    anyhow::ensure!(
-        max_polls_per_visitor >= 1,
-        "KEFU_MAX_POLLS_PER_VISITOR must be at least 1"
-    );
+    if max_polls_per_visitor < 1 {
+        return Err(Error::Config(
+            "KEFU_MAX_POLLS_PER_VISITOR must be at least 1".into(),
+        ));
+    }
     Ok(crate::web::WebConfig {
         cors_origins: list("KEFU_CORS_ORIGINS", &[]),
         max_body_bytes: max_body_bytes()?,

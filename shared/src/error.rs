@@ -22,8 +22,11 @@ pub enum Error {
         context: String,
         /// The backend's own error.
         #[source]
-        source: anyhow::Error,
+        source: BoxError,
     },
+    /// A setting is missing or malformed: the process must not start with it.
+    #[error("configuration: {0}")]
+    Config(String),
     /// Stored or queued data could not be decoded.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -36,13 +39,16 @@ pub enum Error {
 
 impl Error {
     /// Wraps a backend failure with what was being done.
-    pub fn backend(context: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Backend {
             context: context.into(),
             source: source.into(),
         }
     }
 }
+
+/// Any error, kept as the source of a [`Error::Backend`] (or another crate's error).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

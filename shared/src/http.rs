@@ -167,7 +167,10 @@ impl From<Error> for ApiError {
             Error::Unauthorized(reason) => Self::unauthorized(reason),
             Error::NotFound(reason) => Self::not_found(reason),
             Error::Conflict(reason) => Self::conflict(reason),
-            error @ (Error::Backend { .. } | Error::Corrupt(_) | Error::Paused(_)) => {
+            error @ (Error::Backend { .. }
+            | Error::Config(_)
+            | Error::Corrupt(_)
+            | Error::Paused(_)) => {
                 tracing::error!(error = %crate::cause_chain(&error), "request failed");
                 Self::internal()
             }

@@ -81,7 +81,7 @@ pub fn source_queue(
     url_var: &str,
     dlq_var: &str,
     attempts: std::sync::Arc<dyn crate::ports::IdempotencyGuard>,
-) -> anyhow::Result<crate::adapters::aws::SqsMessageQueue> {
+) -> crate::Result<crate::adapters::aws::SqsMessageQueue> {
     let queue = aws.queue(&crate::config::required(url_var)?);
     Ok(match crate::config::optional(dlq_var) {
         Some(dlq) => queue.with_dead_letters(dlq, crate::consumer::MAX_ATTEMPTS, attempts),

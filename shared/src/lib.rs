@@ -27,4 +27,4 @@ pub mod sentiment;
 pub mod telemetry;
 pub mod web;
 
-pub use error::{Error, Result, cause_chain};
+pub use error::{BoxError, Error, Result, cause_chain};

@@ -159,7 +159,7 @@ async fn given_a_visitor_token_signed_with_a_rotated_secret_when_polling_then_it
         .unwrap();
     let build = {
         let embedded = embedded.clone();
-        move || -> anyhow::Result<Router> {
+        move || -> kefu::Result<Router> {
             Ok(router(WebState {
                 store: Arc::new(embedded.conversations()),
                 inbound: Arc::new(embedded.queue(INBOUND)),

@@ -23,7 +23,7 @@ pub fn state_from_env(
     work: Arc<dyn WorkQueue>,
     agents: Arc<dyn AgentDirectory>,
     outbound: Arc<dyn MessageQueue>,
-) -> anyhow::Result<AgentState> {
+) -> kefu::Result<AgentState> {
     let auth = AgentAuthMode::parse(&config::or("KEFU_AGENT_AUTH", "local"))?;
     Ok(AgentState {
         store,

@@ -36,7 +36,7 @@ pub fn bot_from_env(
     faq: Arc<FaqLibrary>,
     blobs: Arc<S3BlobStore>,
     secrets: Secrets,
-) -> anyhow::Result<Rebuilt<Bot>> {
+) -> kefu::Result<Rebuilt<Bot>> {
     let bot_config = kefu_bot::config::bot_config()?;
     let rotation = secrets.clone();
     Rebuilt::new(secrets, move || {
@@ -61,7 +61,7 @@ pub fn bot_from_env(
 
 /// The shop's order API, re-reading `KEFU_ORDER_API_SECRET` from Secrets Manager when the
 /// shop refuses a signature (a rotated secret).
-fn order_api(url: String, secrets: Secrets) -> anyhow::Result<HttpOrderSource> {
+fn order_api(url: String, secrets: Secrets) -> kefu::Result<HttpOrderSource> {
     let secret = config::required("KEFU_ORDER_API_SECRET")?;
     Ok(
         HttpOrderSource::new(HttpOrderConfig::new(url, secret))?.with_key_refresh(Arc::new(

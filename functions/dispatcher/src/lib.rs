@@ -29,7 +29,7 @@ pub async fn handle(
 }
 
 /// The dispatcher with a sender for every channel the environment configures.
-pub fn build(aws: &Aws, store: &Arc<DynamoStore>) -> anyhow::Result<Dispatcher> {
+pub fn build(aws: &Aws, store: &Arc<DynamoStore>) -> kefu::Result<Dispatcher> {
     let email = EmailConfig::from_env()?.map(|mailbox| {
         let ses = aws.ses_transport(config::optional("KEFU_SES_CONFIGURATION_SET"));
         (mailbox, Arc::new(ses) as Arc<dyn MailTransport>)

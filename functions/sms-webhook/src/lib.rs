@@ -76,8 +76,8 @@ fn is_sns_event(payload: &Value) -> bool {
 pub fn state_from_env(
     inbound: Arc<dyn MessageQueue>,
     guard: Arc<dyn IdempotencyGuard>,
-) -> anyhow::Result<SmsState> {
-    Ok(SmsState::new(inbound, guard, SmsConfig::from_env()?)?)
+) -> kefu::Result<SmsState> {
+    SmsState::new(inbound, guard, SmsConfig::from_env()?)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub fn state_from_env(
     store: Arc<dyn ConversationStore>,
     inbound: Arc<dyn MessageQueue>,
     polls: Arc<dyn Leases>,
-) -> anyhow::Result<WebState> {
+) -> kefu::Result<WebState> {
     Ok(WebState {
         store,
         inbound,

@@ -116,13 +116,15 @@ pub fn senders(
     mut dispatcher: crate::dispatch::Dispatcher,
     egress: Egress<'_>,
     guard: &std::sync::Arc<dyn crate::ports::IdempotencyGuard>,
-) -> anyhow::Result<crate::dispatch::Dispatcher> {
+) -> crate::Result<crate::dispatch::Dispatcher> {
     use crate::dispatch::RateLimit;
     use crate::ports::ChannelSender;
     use std::sync::Arc;
-    let rate = |name: &str, default: f64| -> anyhow::Result<Option<RateLimit>> {
+    let rate = |name: &str, default: f64| -> crate::Result<Option<RateLimit>> {
         let per_second: f64 = crate::config::number(name, default)?;
-        anyhow::ensure!(per_second > 0.0, "{name} must be above 0");
+        if per_second <= 0.0 {
+            return Err(crate::Error::Config(format!("{name} must be above 0")));
+        }
         Ok(Some(RateLimit {
             per_second,
             burst: per_second.ceil() as u32,
@@ -135,7 +137,7 @@ pub fn senders(
     }
     // Twilio with a sending number; else the fallback (SNS) when there is one; else Twilio
     // answering from the number each customer wrote to.
-    let twilio = |twilio: &sms::TwilioConfig| -> anyhow::Result<Arc<dyn ChannelSender>> {
+    let twilio = |twilio: &sms::TwilioConfig| -> crate::Result<Arc<dyn ChannelSender>> {
         let sender: Arc<dyn ChannelSender> = Arc::new(sms::TwilioSender::new(
             twilio,
             &egress.sms.default_country,

@@ -234,7 +234,7 @@ impl Dispatcher {
                         pass.failed();
                         return Err(Error::backend(
                             format!("delivering on {}", message.channel),
-                            anyhow::anyhow!(reason),
+                            reason,
                         ));
                     }
                 }

@@ -169,7 +169,7 @@ pub enum OrderError {
         context: String,
         /// The transport's own error.
         #[source]
-        source: anyhow::Error,
+        source: crate::BoxError,
     },
     /// The order API answered with a status the contract does not allow.
     #[error("order API answered HTTP {0}")]

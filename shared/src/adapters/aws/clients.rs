@@ -35,7 +35,7 @@ impl Aws {
     /// Reads the secrets the environment names (`KEFU_<SETTING>_SECRET_ID`, see [`Secrets`])
     /// and publishes them as settings. Call it first at cold start, before reading any
     /// other setting; a secret that cannot be read stops the function.
-    pub async fn load_secrets(&self) -> anyhow::Result<Secrets> {
+    pub async fn load_secrets(&self) -> crate::Result<Secrets> {
         let vars = std::env::vars_os().filter_map(|(name, value)| {
             Some((name.into_string().ok()?, value.into_string().ok()?))
         });
@@ -48,7 +48,7 @@ impl Aws {
     pub fn secrets(
         &self,
         vars: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Secrets> {
+    ) -> crate::Result<Secrets> {
         Secrets::from_vars(self.secrets.clone(), vars)
     }
 

@@ -11,7 +11,7 @@
 //! again.
 
 use crate::config;
-use anyhow::Context;
+use crate::{Error, Result};
 use aws_sdk_secretsmanager::Client;
 use axum::Router;
 use axum::body::{Bytes, HttpBody};
@@ -75,7 +75,7 @@ impl Secrets {
     pub fn from_vars(
         client: Client,
         vars: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let mut sources = Vec::new();
         for (name, value) in vars {
             let Some(setting) = name.strip_suffix(SECRET_ID_SUFFIX) else {
@@ -88,7 +88,11 @@ impl Secrets {
                 Some((id, key)) if !id.is_empty() && !key.is_empty() => {
                     (id.to_owned(), Some(key.to_owned()))
                 }
-                Some(_) => anyhow::bail!("{name} must be <secret name or ARN>[#<json key>]"),
+                Some(_) => {
+                    return Err(Error::Config(format!(
+                        "{name} must be <secret name or ARN>[#<json key>]"
+                    )));
+                }
                 None => (value.trim().to_owned(), None),
             };
             sources.push(Source {
@@ -131,7 +135,7 @@ impl Secrets {
 
     /// Reads every secret and publishes the values. At cold start a failure here is fatal:
     /// a function without its credentials must not start.
-    pub async fn load(&self) -> anyhow::Result<()> {
+    pub async fn load(&self) -> Result<()> {
         let mut state = self.inner.state.lock().await;
         let values = self.read().await?;
         publish(&values);
@@ -141,7 +145,7 @@ impl Secrets {
 
     /// Re-reads the secrets unless they were read less than the minimum interval ago;
     /// `true` when a value changed (and the new values are published).
-    pub async fn refresh(&self) -> anyhow::Result<bool> {
+    pub async fn refresh(&self) -> Result<bool> {
         if self.inner.sources.is_empty() {
             return Ok(false);
         }
@@ -164,26 +168,26 @@ impl Secrets {
     }
 
     /// The current value of every setting, one call per secret.
-    async fn read(&self) -> anyhow::Result<BTreeMap<String, String>> {
+    async fn read(&self) -> Result<BTreeMap<String, String>> {
         let mut secrets: HashMap<&str, String> = HashMap::new();
         let mut values = BTreeMap::new();
         for source in &self.inner.sources {
             let id = source.secret_id.as_str();
             if !secrets.contains_key(id) {
-                let text = self
-                    .get(id)
-                    .await
-                    .with_context(|| format!("reading {}{SECRET_ID_SUFFIX}", source.setting))?;
+                let text = self.get(id).await.map_err(|e| {
+                    let reading = format!("reading {}{SECRET_ID_SUFFIX}", source.setting);
+                    Error::backend(reading, e)
+                })?;
                 secrets.insert(id, text);
             }
             let secret = &secrets[id];
             let value = match &source.key {
                 None => secret.clone(),
-                Some(key) => json_field(secret, key).with_context(|| {
-                    format!(
-                        "secret {} of {}{SECRET_ID_SUFFIX}",
+                Some(key) => json_field(secret, key).map_err(|why| {
+                    Error::Config(format!(
+                        "secret {} of {}{SECRET_ID_SUFFIX} {why}",
                         source.secret_id, source.setting
-                    )
+                    ))
                 })?,
             };
             values.insert(source.setting.clone(), value);
@@ -191,7 +195,7 @@ impl Secrets {
         Ok(values)
     }
 
-    async fn get(&self, secret_id: &str) -> anyhow::Result<String> {
+    async fn get(&self, secret_id: &str) -> Result<String> {
         let output = self
             .inner
             .client
@@ -199,11 +203,11 @@ impl Secrets {
             .secret_id(secret_id)
             .send()
             .await
-            .with_context(|| format!("GetSecretValue {secret_id}"))?;
+            .map_err(|e| Error::backend(format!("GetSecretValue {secret_id}"), e))?;
         output
             .secret_string()
             .map(str::to_owned)
-            .with_context(|| format!("secret {secret_id} holds no string"))
+            .ok_or_else(|| Error::Config(format!("secret {secret_id} holds no string")))
     }
 }
 
@@ -214,15 +218,15 @@ fn publish(values: &BTreeMap<String, String>) {
 }
 
 /// The string (or number, or boolean) at `key` of a JSON object; never echoes the secret.
-fn json_field(secret: &str, key: &str) -> anyhow::Result<String> {
+fn json_field(secret: &str, key: &str) -> std::result::Result<String, String> {
     let object: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(secret).map_err(|_| anyhow::anyhow!("is not a JSON object"))?;
+        serde_json::from_str(secret).map_err(|_| "is not a JSON object".to_owned())?;
     match object.get(key) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
         Some(serde_json::Value::Bool(b)) => Ok(b.to_string()),
-        Some(_) => anyhow::bail!("key {key} is not a string"),
-        None => anyhow::bail!("has no key {key}"),
+        Some(_) => Err(format!("key {key} is not a string")),
+        None => Err(format!("has no key {key}")),
     }
 }
 
@@ -230,7 +234,7 @@ fn json_field(secret: &str, key: &str) -> anyhow::Result<String> {
 /// secrets it was built from change.
 pub struct Rebuilt<T> {
     secrets: Secrets,
-    build: Box<dyn Fn() -> anyhow::Result<T> + Send + Sync>,
+    build: Box<dyn Fn() -> Result<T> + Send + Sync>,
     current: RwLock<Arc<T>>,
 }
 
@@ -238,8 +242,8 @@ impl<T> Rebuilt<T> {
     /// Builds the first value now (an error here is a configuration error).
     pub fn new(
         secrets: Secrets,
-        build: impl Fn() -> anyhow::Result<T> + Send + Sync + 'static,
-    ) -> anyhow::Result<Self> {
+        build: impl Fn() -> Result<T> + Send + Sync + 'static,
+    ) -> Result<Self> {
         let current = RwLock::new(Arc::new(build()?));
         Ok(Self {
             secrets,
@@ -264,7 +268,7 @@ impl<T> Rebuilt<T> {
             Ok(true) => {}
             Ok(false) => return false,
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "secrets not re-read");
+                tracing::warn!(error = %crate::cause_chain(&error), "secrets not re-read");
                 return false;
             }
         }
@@ -274,7 +278,8 @@ impl<T> Rebuilt<T> {
                 true
             }
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "rebuild with new secrets failed");
+                let error = crate::cause_chain(&error);
+                tracing::error!(%error, "rebuild with new secrets failed");
                 false
             }
         }

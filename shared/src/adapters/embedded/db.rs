@@ -61,7 +61,7 @@ impl Db {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::backend(
                 "sqlite: enable WAL",
-                anyhow::anyhow!("journal mode stayed {mode}"),
+                format!("journal mode stayed {mode}"),
             ));
         }
         schema::migrate(&mut writer)?;

@@ -2,7 +2,6 @@
 //! binaries only.
 
 use crate::config;
-use anyhow::Context;
 
 /// The support mailbox mail comes in to and replies go out from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +19,12 @@ impl EmailConfig {
     /// The mailbox `address` (`support@shop.example`); a plus tag in it is ignored.
     ///
     /// Errors when `address` is not `local@domain`.
-    pub fn new(address: &str, display_name: Option<String>) -> anyhow::Result<Self> {
+    pub fn new(address: &str, display_name: Option<String>) -> crate::Result<Self> {
         let (local, domain) = address
             .trim()
             .rsplit_once('@')
             .filter(|(local, domain)| !local.is_empty() && domain.contains('.'))
-            .with_context(|| format!("{address:?} is not an email address"))?;
+            .ok_or_else(|| crate::Error::Invalid(format!("{address:?} is not an email address")))?;
         let local = local.split('+').next().unwrap_or(local);
         Ok(Self {
             local: local.to_ascii_lowercase(),
@@ -36,7 +35,7 @@ impl EmailConfig {
 
     /// `KEFU_EMAIL_ADDRESS` (the channel is off when unset) and `KEFU_EMAIL_NAME`
     /// (default `KEFU_SHOP_NAME`).
-    pub fn from_env() -> anyhow::Result<Option<Self>> {
+    pub fn from_env() -> crate::Result<Option<Self>> {
         if config::optional("KEFU_EMAIL_ADDRESS").is_none() {
             return Ok(None);
         }
@@ -45,11 +44,12 @@ impl EmailConfig {
 
     /// As [`EmailConfig::from_env`], with `default_address` when `KEFU_EMAIL_ADDRESS` is
     /// unset (the local runner's mailbox is always on).
-    pub fn from_env_or(default_address: &str) -> anyhow::Result<Self> {
+    pub fn from_env_or(default_address: &str) -> crate::Result<Self> {
         let address = config::or("KEFU_EMAIL_ADDRESS", default_address);
         let name =
             config::optional("KEFU_EMAIL_NAME").or_else(|| config::optional("KEFU_SHOP_NAME"));
-        Self::new(&address, name).context("KEFU_EMAIL_ADDRESS")
+        Self::new(&address, name)
+            .map_err(|e| crate::Error::Config(format!("KEFU_EMAIL_ADDRESS: {e}")))
     }
 
     /// The bare support address, `local@domain`.

@@ -45,10 +45,7 @@ mod tests {
                 panic!("the sink broke");
             }
             if self.fail {
-                return Err(crate::Error::backend(
-                    "storing the mail",
-                    anyhow::anyhow!("disk full"),
-                ));
+                return Err(crate::Error::backend("storing the mail", "disk full"));
             }
             self.mails.lock().unwrap().push(mail);
             Ok(())

@@ -74,7 +74,7 @@ impl SmsConfig {
     /// `KEFU_TWILIO_AUTH_TOKEN` (+ `KEFU_TWILIO_FROM`, `KEFU_TWILIO_API_BASE`),
     /// `KEFU_ALIYUN_SMS_TOKEN`, `KEFU_SNS_TOPIC_ARN` (+ `KEFU_SNS_ORIGINATION_NUMBER`,
     /// `KEFU_SNS_SENDER_ID` for replies through SNS).
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub fn from_env() -> crate::Result<Self> {
         let public_url = config::optional("KEFU_PUBLIC_URL").unwrap_or_else(|| {
             format!("http://{}", config::or("KEFU_HTTP_ADDR", "127.0.0.1:8080"))
         });
@@ -95,9 +95,12 @@ impl SmsConfig {
                 from: config::optional("KEFU_TWILIO_FROM").map(TwilioFrom::parse),
             }),
             (None, None) => None,
-            _ => anyhow::bail!(
-                "set both KEFU_TWILIO_ACCOUNT_SID and KEFU_TWILIO_AUTH_TOKEN, or neither"
-            ),
+            _ => {
+                return Err(crate::Error::Config(
+                    "set both KEFU_TWILIO_ACCOUNT_SID and KEFU_TWILIO_AUTH_TOKEN, or neither"
+                        .into(),
+                ));
+            }
         };
         sms.aliyun = config::optional("KEFU_ALIYUN_SMS_TOKEN").map(|token| AliyunConfig { token });
         sms.sns = config::optional("KEFU_SNS_TOPIC_ARN").map(|topic_arn| SnsConfig { topic_arn });

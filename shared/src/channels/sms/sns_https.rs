@@ -191,7 +191,7 @@ impl SnsVerifier {
         if !status.is_success() {
             return Err(Error::backend(
                 format!("fetching the {what}"),
-                anyhow::anyhow!("HTTP {status}"),
+                format!("HTTP {status}"),
             ));
         }
         response
